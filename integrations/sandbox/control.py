@@ -1,0 +1,110 @@
+"""The control endpoints under ``/_sandbox/`` (for tests and demos; never counted as API calls).
+
+=========================================== =====================================================
+``GET /_sandbox/health``                    200 when ready
+``POST /_sandbox/reset``                    back to the seed (fault settings are kept)
+``POST /_sandbox/faults``                   ``{"rate", "kinds", "seed", "timeout_seconds"}``
+``POST /_sandbox/erp/bills/{id}/delete``    someone deletes the bill by hand (Xero: voids it)
+``POST /_sandbox/erp/bills/{id}/restore``   the bill is back in the ERP
+``GET /_sandbox/calls``                     every API call so far, oldest first
+``GET /_sandbox/state/requisitions``        every invoice (``?project_id=P``), deleted ones too
+``GET /_sandbox/state/bills``               every ERP bill, with its product-neutral state
+=========================================== =====================================================
+
+Bill ids are in the current ERP's format; the QuickBooks Online id is accepted too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from integrations.sandbox import seed
+from integrations.sandbox.faults import FaultSettings
+from integrations.sandbox.requisitions import render
+from integrations.sandbox.state import BillRecord, SandboxState, removal_for
+from integrations.sandbox.wire import BadBody, Request, Response, json_response, query_int
+
+if TYPE_CHECKING:
+    from integrations.sandbox.world import SandboxWorld
+
+PREFIX = "/_sandbox"
+_BILL_ACTION = re.compile(r"/erp/bills/(?P<bill_id>[^/]+)/(?P<action>delete|restore)")
+
+
+def is_control(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def _error(status: int, message: str) -> Response:
+    return json_response(status, {"message": message})
+
+
+def handle(world: SandboxWorld, state: SandboxState, request: Request) -> Response:
+    path, method = request.path.removeprefix(PREFIX), request.method
+    bill_action = _BILL_ACTION.fullmatch(path)
+    if (method, path) == ("GET", "/health"):
+        body = {"status": "ok", "erp": state.erp, "product_name": seed.PRODUCT_NAMES[state.erp]}
+        return json_response(200, body)
+    if (method, path) == ("POST", "/reset"):
+        world.reset()
+        return json_response(200, {"status": "reset"})
+    if (method, path) == ("POST", "/faults"):
+        try:
+            settings = FaultSettings.from_payload(request.json_object(), world.fault_settings)
+        except (BadBody, ValueError) as exc:
+            return _error(400, str(exc))
+        world.configure_faults(settings)
+        return json_response(200, settings.as_payload())
+    if method == "POST" and bill_action is not None:
+        return _bill_action(state, bill_action["bill_id"], bill_action["action"])
+    if (method, path) == ("GET", "/calls"):
+        return json_response(200, list(state.calls))
+    if (method, path) == ("GET", "/state/requisitions"):
+        return _requisitions(state, request)
+    if (method, path) == ("GET", "/state/bills"):
+        bills = sorted(state.bills.values(), key=lambda bill: bill.qbo_id)
+        return json_response(200, [_bill(state, bill) for bill in bills])
+    return _error(404, f"no control endpoint {method} {request.path[:200]}")
+
+
+def _bill_action(state: SandboxState, bill_id: str, action: str) -> Response:
+    bill = state.find_bill(bill_id, accept_qbo_id=True)
+    if bill is None:
+        return _error(404, f"no bill {bill_id[:60]} in {seed.PRODUCT_NAMES[state.erp]}")
+    deleting = action == "delete"
+    if bill.gone != deleting:  # otherwise there is nothing to do
+        bill.removed = removal_for(state.erp) if deleting else None
+        bill.sync_token += 1
+        bill.updated_at = state.tick()
+    return json_response(200, _bill(state, bill))
+
+
+def _bill(state: SandboxState, bill: BillRecord) -> dict[str, Any]:
+    return {
+        "id": state.bill_id(bill),
+        "qbo_id": bill.qbo_id,
+        "invoice_number": bill.invoice_number,
+        "vendor_name": bill.vendor_name,
+        "amount": f"{bill.amount:.2f}",
+        "paid": bill.paid,
+        "state": bill.removed or ("paid" if bill.paid else "open"),
+        "exists": not bill.gone,
+        "sync_token": bill.sync_token,
+        "updated_at": bill.updated_at,
+    }
+
+
+def _requisitions(state: SandboxState, request: Request) -> Response:
+    project_id = query_int(request.query, "project_id")
+    if "project_id" in request.query and project_id is None:
+        return _error(400, "project_id must be a positive integer")
+    records = sorted(state.requisitions.values(), key=lambda record: record.id)
+    return json_response(
+        200,
+        [
+            {**render(record), "deleted": record.deleted}
+            for record in records
+            if project_id is None or record.project_id == project_id
+        ],
+    )

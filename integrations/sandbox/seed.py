@@ -1,0 +1,168 @@
+"""The sandbox's starting data, exactly as ``spec/sandbox.md`` lists it.
+
+Everything here is immutable; :mod:`integrations.sandbox.state` copies it into fresh mutable
+records on every reset.
+
+ERP bill ids. The seed names bills by their QuickBooks Online id (183, 184, ...). The other
+products use their own formats, derived deterministically from that id:
+
+* QuickBooks Online ``Id``: ``"183"``;
+* Xero ``InvoiceID``: ``"00000000-0000-4000-8000-000000000183"`` (a UUID whose last group is the
+  QBO id, zero-padded to 12 digits);
+* Sage Intacct ``key`` (and ``id``): ``"50183"`` (the QBO id plus 50,000).
+
+An invoice's ``origin_id`` holds the bill id in the format of the ERP the sandbox runs as.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Final
+
+ERP_KEYS: Final = ("qbo", "xero", "intacct")
+PRODUCT_NAMES: Final = {"qbo": "QuickBooks Online", "xero": "Xero", "intacct": "Sage Intacct"}
+
+COMPANY_ID: Final = 4021
+COMPANY_NAME: Final = "Summit Builders"
+PROJECTS: Final = {101: "Harbor Point Tower", 102: "Eastside Clinic"}
+
+QBO_REALM: Final = "9130357"
+XERO_TENANT: Final = "a3f6c1de-0000-4000-8000-000000004021"
+INTACCT_COMPANY: Final = "summit-builders"
+ERP_COMPANIES: Final = {"qbo": QBO_REALM, "xero": XERO_TENANT, "intacct": INTACCT_COMPANY}
+ERP_TOKEN: Final = "sandbox-erp"
+
+OAUTH_CLIENT_ID: Final = "sandbox-client"
+OAUTH_CLIENT_SECRET: Final = "sandbox-secret"
+OAUTH_CODE_PREFIX: Final = "sandbox-code-"  # + the user's short name, e.g. sandbox-code-ana
+TOKEN_EXPIRES_IN: Final = 5400
+
+# Timestamps are derived from fixed instants so that every answer is deterministic: seed records
+# were created from SEED_TIME on (one minute apart); changes happen on a logical clock that starts
+# at CLOCK_START and advances one second per change.
+SEED_TIME: Final = datetime(2026, 2, 2, 15, 0, tzinfo=UTC)
+CLOCK_START: Final = datetime(2026, 2, 3, 9, 0, tzinfo=UTC)
+
+FIRST_NEW_REQUISITION_ID: Final = 9_900_000_000  # ids may exceed 32 bits, as Procore's do
+FIRST_NEW_ITEM_ID: Final = 9_950_000_000
+
+INTACCT_KEY_OFFSET: Final = 50_000
+_XERO_PREFIX: Final = "00000000-0000-4000-8000-"
+_XERO_ID = re.compile(r"00000000-0000-4000-8000-(\d{12})")
+
+
+@dataclass(frozen=True, slots=True)
+class Commitment:
+    id: int
+    project_id: int
+    vendor_name: str
+    vendor_ref: int  # the vendor's record number in the ERP
+    description: str
+
+
+COMMITMENTS: Final = {
+    5501: Commitment(5501, 101, "Ironclad Steel", 56, "Structural steel"),
+    5502: Commitment(5502, 102, "Northside Electric", 57, "Electrical"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SeedUser:
+    id: int
+    short_name: str  # token ``sandbox-<short_name>``, OAuth code ``sandbox-code-<short_name>``
+    login: str
+    name: str
+    commitments: str  # access level on the Commitments tool of projects 101 and 102
+    erp_integrations: str  # access level on the company's ERP Integrations tool
+    erp_integrated_accountant: bool
+
+    @property
+    def token(self) -> str:
+        return f"sandbox-{self.short_name}"
+
+
+USERS: Final = (
+    SeedUser(7001, "ana", "ana@summit.example", "Ana Alvarez", "Admin", "Admin", True),
+    SeedUser(7002, "ben", "ben@summit.example", "Ben Brooks", "Admin", "Standard", False),
+    SeedUser(7003, "cara", "cara@summit.example", "Cara Castillo", "Standard", "Read Only", False),
+    SeedUser(7004, "rita", "rita@summit.example", "Rita Romero", "Read Only", "None", False),
+)
+OAUTH_CLIENT_USER: Final = USERS[0]  # client_credentials tokens act as ana
+
+ACCESS_LEVELS: Final = ("None", "Read Only", "Standard", "Admin")  # the id is the index
+
+
+@dataclass(frozen=True, slots=True)
+class SeedInvoice:
+    id: int
+    project_id: int
+    commitment_id: int
+    number: int  # position within its commitment
+    invoice_number: str
+    status: str
+    bill_qbo_id: int | None  # None: never exported
+    bill_state: str | None  # "open", "paid" or "deleted" (already deleted in the ERP)
+    deletable: bool
+    amount: Decimal
+
+
+def _batch_invoice(index: int) -> SeedInvoice:
+    return SeedInvoice(
+        id=9200 + index,
+        project_id=102,
+        commitment_id=5502,
+        number=2 + index,
+        invoice_number=f"INV-{3000 + index}",
+        status="approved",
+        bill_qbo_id=1200 + index,
+        bill_state="open",
+        deletable=True,
+        amount=Decimal("1500.00") + Decimal("12.50") * index,
+    )
+
+
+INVOICES: Final = (
+    SeedInvoice(9001, 101, 5501, 1, "INV-1001", "approved", 183, "open", True, Decimal("12500.00")),
+    SeedInvoice(9002, 101, 5501, 2, "INV-1002", "approved", 184, "paid", True, Decimal("8400.00")),
+    SeedInvoice(
+        9003, 101, 5501, 3, "INV-1003", "approved", 185, "deleted", True, Decimal("15250.00")
+    ),
+    SeedInvoice(9004, 101, 5501, 4, "INV-1004", "draft", None, None, True, Decimal("3100.00")),
+    SeedInvoice(9005, 101, 5501, 5, "INV-1005", "approved", 186, "open", False, Decimal("9875.50")),
+    SeedInvoice(9101, 102, 5502, 1, "INV-2001", "approved", 190, "open", True, Decimal("22000.00")),
+    *(_batch_invoice(index) for index in range(200)),
+)
+
+PERIOD_IDS: Final = {101: 301, 102: 302}  # the January 2026 billing period of each project
+PERIOD_START: Final = "2026-01-01"
+PERIOD_END: Final = "2026-01-31"
+BILL_DUE_DATE: Final = "2026-03-02"
+
+
+def user_by_short_name(short_name: str) -> SeedUser | None:
+    return next((user for user in USERS if user.short_name == short_name), None)
+
+
+def erp_bill_id(erp: str, qbo_id: int) -> str:
+    """The id of the bill seeded under QuickBooks Online id ``qbo_id``, in ``erp``'s format."""
+    if erp == "xero":
+        return f"{_XERO_PREFIX}{qbo_id:012d}"
+    if erp == "intacct":
+        return str(qbo_id + INTACCT_KEY_OFFSET)
+    return str(qbo_id)
+
+
+def qbo_id_from(erp: str, bill_id: str) -> int | None:
+    """The inverse of :func:`erp_bill_id`; None when ``bill_id`` is not in ``erp``'s format."""
+    if erp == "xero":
+        match = _XERO_ID.fullmatch(bill_id.lower())
+        return int(match.group(1)) if match else None
+    if not bill_id.isascii() or not bill_id.isdigit() or len(bill_id) > 12:
+        return None
+    number = int(bill_id)
+    if erp == "intacct":
+        return number - INTACCT_KEY_OFFSET if number > INTACCT_KEY_OFFSET else None
+    return number

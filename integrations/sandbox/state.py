@@ -1,0 +1,192 @@
+"""The sandbox's mutable data: invoices, ERP bills, issued tokens, the call log.
+
+A :class:`SandboxState` is built fresh from :mod:`integrations.sandbox.seed` on every reset; the
+request handlers read and change it while :class:`~integrations.sandbox.world.SandboxWorld` holds
+its lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from integrations.sandbox import seed
+from integrations.sandbox.wire import Response
+
+GONE_STATES = frozenset({"deleted", "voided"})
+
+
+@dataclass(slots=True)
+class RequisitionRecord:
+    """One subcontractor invoice, with Procore's field names."""
+
+    id: int
+    project_id: int
+    commitment_id: int
+    number: int
+    invoice_number: str | None
+    status: str
+    period_id: int | None
+    billing_date: str | None
+    requisition_start: str | None
+    requisition_end: str | None
+    origin_id: str | None
+    origin_data: str | None
+    deletable: bool
+    comment: str | None
+    final: bool
+    items: list[dict[str, Any]]
+    created_at: str
+    updated_at: str
+    deleted: bool = False
+
+
+@dataclass(slots=True)
+class BillRecord:
+    """One AP bill in the ERP, product-neutral; each ERP module renders it in its own shape."""
+
+    qbo_id: int
+    invoice_number: str
+    vendor_ref: int
+    vendor_name: str
+    amount: Decimal
+    txn_date: str
+    due_date: str
+    paid: bool = False
+    removed: str | None = None  # None while it exists, else "deleted" or "voided"
+    sync_token: int = 0  # QuickBooks Online's optimistic-locking version
+    updated_at: str = ""
+
+    @property
+    def gone(self) -> bool:
+        return self.removed in GONE_STATES
+
+
+@dataclass(slots=True)
+class SandboxState:
+    """Everything a reset puts back to the seed."""
+
+    erp: str
+    requisitions: dict[int, RequisitionRecord] = field(default_factory=dict)
+    bills: dict[int, BillRecord] = field(default_factory=dict)  # by QuickBooks Online id
+    access_tokens: dict[str, int] = field(default_factory=dict)  # issued by /oauth/token
+    refresh_tokens: dict[str, int] = field(default_factory=dict)  # unused ones only
+    idempotent_answers: dict[str, Response] = field(default_factory=dict)  # Xero Idempotency-Key
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    next_requisition_id: int = seed.FIRST_NEW_REQUISITION_ID
+    next_item_id: int = seed.FIRST_NEW_ITEM_ID
+    ticks: int = 0
+    requests: int = 0
+
+    @classmethod
+    def from_seed(cls, erp: str) -> SandboxState:
+        state = cls(erp=erp)
+        for position, invoice in enumerate(seed.INVOICES):
+            state._add_seed_invoice(invoice, position)
+        return state
+
+    # --- clocks and counters -------------------------------------------------------------
+
+    def tick(self) -> str:
+        """Advance the logical clock by one second; the new time, ISO 8601 in UTC."""
+        self.ticks += 1
+        return _iso(seed.CLOCK_START + timedelta(seconds=self.ticks))
+
+    def now(self) -> str:
+        return _iso(seed.CLOCK_START + timedelta(seconds=self.ticks))
+
+    def next_request_id(self) -> str:
+        self.requests += 1
+        return f"sandbox-{self.requests:08d}"
+
+    # --- look-ups ------------------------------------------------------------------------
+
+    def user_for_token(self, token: str) -> seed.SeedUser | None:
+        user_id = self.access_tokens.get(token)
+        for user in seed.USERS:
+            if token == user.token or user.id == user_id:
+                return user
+        return None
+
+    def bill_id(self, bill: BillRecord) -> str:
+        return seed.erp_bill_id(self.erp, bill.qbo_id)
+
+    def find_bill(self, bill_id: str, *, accept_qbo_id: bool = False) -> BillRecord | None:
+        """The bill with this id in the current ERP's format (or its QBO id, if accepted)."""
+        qbo_id = seed.qbo_id_from(self.erp, bill_id)
+        bill = self.bills.get(qbo_id) if qbo_id is not None else None
+        if bill is None and accept_qbo_id:
+            fallback = seed.qbo_id_from("qbo", bill_id)
+            bill = self.bills.get(fallback) if fallback is not None else None
+        return bill
+
+    def live_requisition(self, requisition_id: int) -> RequisitionRecord | None:
+        record = self.requisitions.get(requisition_id)
+        return None if record is None or record.deleted else record
+
+    # --- seeding -------------------------------------------------------------------------
+
+    def _add_seed_invoice(self, invoice: seed.SeedInvoice, position: int) -> None:
+        commitment = seed.COMMITMENTS[invoice.commitment_id]
+        created = _iso(seed.SEED_TIME + timedelta(minutes=position))
+        origin_id = None
+        if invoice.bill_qbo_id is not None:
+            origin_id = seed.erp_bill_id(self.erp, invoice.bill_qbo_id)
+            self.bills[invoice.bill_qbo_id] = BillRecord(
+                qbo_id=invoice.bill_qbo_id,
+                invoice_number=invoice.invoice_number,
+                vendor_ref=commitment.vendor_ref,
+                vendor_name=commitment.vendor_name,
+                amount=invoice.amount,
+                txn_date=seed.PERIOD_END,
+                due_date=seed.BILL_DUE_DATE,
+                paid=invoice.bill_state == "paid",
+                removed=_seed_removal(self.erp, invoice.bill_state),
+                updated_at=created,
+            )
+        self.requisitions[invoice.id] = RequisitionRecord(
+            id=invoice.id,
+            project_id=invoice.project_id,
+            commitment_id=invoice.commitment_id,
+            number=invoice.number,
+            invoice_number=invoice.invoice_number,
+            status=invoice.status,
+            period_id=seed.PERIOD_IDS[invoice.project_id],
+            billing_date=seed.PERIOD_END,
+            requisition_start=seed.PERIOD_START,
+            requisition_end=seed.PERIOD_END,
+            origin_id=origin_id,
+            origin_data=_origin_data(self.erp, origin_id),
+            deletable=invoice.deletable,
+            comment=None,
+            final=False,
+            items=[
+                {
+                    "id": invoice.id * 100 + 1,
+                    "description": f"{commitment.description}, January 2026 progress",
+                    "work_completed_this_period": f"{invoice.amount:.2f}",
+                    "materials_presently_stored": "0.00",
+                }
+            ],
+            created_at=created,
+            updated_at=created,
+        )
+
+
+def removal_for(erp: str) -> str:
+    """How a bill deleted by hand disappears: Xero can only void an authorised bill."""
+    return "voided" if erp == "xero" else "deleted"
+
+
+def _seed_removal(erp: str, bill_state: str | None) -> str | None:
+    return removal_for(erp) if bill_state == "deleted" else None
+
+
+def _origin_data(erp: str, origin_id: str | None) -> str | None:
+    return None if origin_id is None else f"{seed.PRODUCT_NAMES[erp]} bill {origin_id}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,92 @@
+"""The composition root: settings in, ready-to-use services out. The CLI calls only this."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from engine.credentials import erp_token, procore_token
+from engine.db import Database
+from engine.errors import UsageError
+from engine.remotes import Remotes
+from engine.service import CorrectionService
+from engine.settings import Settings
+from workflows.definition import Requirement
+
+
+def retry_policy(settings: Settings) -> Any:
+    from integrations.http import RetryPolicy
+
+    return RetryPolicy(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        attempts=settings.max_attempts,
+        max_wait=settings.max_wait,
+    )
+
+
+def connect_remotes(
+    settings: Settings, env: Mapping[str, str] | None = None, *, transport: Any = None
+) -> Remotes:
+    """Procore and ERP clients for these settings and the operator's tokens."""
+    from integrations.factory import connect
+
+    env = os.environ if env is None else env
+    procore, erp = connect(
+        procore_url=settings.procore_url,
+        token=procore_token(env),
+        company_id=settings.require_company(),
+        erp_product=settings.erp,
+        erp_url=settings.erp_url or _default_erp_url(settings.erp),
+        erp_token=erp_token(env),
+        erp_company=settings.erp_company,
+        policy=retry_policy(settings),
+        transport=transport,
+    )
+    return Remotes(procore, erp)
+
+
+def _default_erp_url(product: str | None) -> str | None:
+    if product is None:
+        return None
+    from integrations.erp import DEFAULT_API_URLS
+
+    return str(DEFAULT_API_URLS[product])
+
+
+def policy(settings: Settings) -> dict[str, Requirement]:
+    try:
+        return {step: Requirement.parse(rule) for step, rule in settings.policy.items()}
+    except ValueError as exc:
+        raise UsageError(f"invalid permission policy: {exc}") from exc
+
+
+def open_database(settings: Settings, *, check: bool = True) -> Database:
+    db = Database(settings.database_url)
+    if check:
+        try:
+            db.check_schema(create_if_empty=True)
+        except BaseException:
+            db.dispose()
+            raise
+    return db
+
+
+def correction_service(
+    settings: Settings, env: Mapping[str, str] | None = None, *, transport: Any = None
+) -> CorrectionService:
+    return CorrectionService(
+        open_database(settings),
+        lambda: connect_remotes(settings, env, transport=transport),
+        policy=policy(settings),
+    )
+
+
+def read_only_service(settings: Settings) -> CorrectionService:
+    """For show and list: needs the database only, never credentials or a remote system."""
+
+    def refuse() -> Remotes:
+        raise RuntimeError("a read-only use case tried to reach a remote system")
+
+    return CorrectionService(open_database(settings), refuse, policy=policy(settings))

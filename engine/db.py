@@ -1,0 +1,188 @@
+"""The database: connection set-up per backend, schema version checks, write transactions.
+
+SQLite runs in WAL mode; a write transaction starts with ``BEGIN IMMEDIATE`` so one writer at a
+time extends the audit chain. PostgreSQL write transactions bound their lock waits
+(``lock_timeout``); contention becomes :class:`engine.errors.Conflict` (exit 4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from engine.errors import Conflict, SchemaMismatch, Unavailable, UsageError
+
+SCHEMA_REVISION = "0001"
+MIGRATIONS = Path(__file__).parent / "migrations"
+LOCK_TIMEOUT_MS = 5000
+BUSY = "the database is busy with another operator's step; try again"
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` for psycopg 3; check SQLite paths."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise UsageError(f"invalid database URL: {redact(url)}") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername not in ("sqlite", "postgresql+psycopg", "sqlite+pysqlite"):
+        raise UsageError(
+            f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or postgresql://..."
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+class Database:
+    """One database (SQLite file or PostgreSQL) and how relink talks to it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        parsed = make_url(self.url)
+        self.dialect = "sqlite" if parsed.drivername.startswith("sqlite") else "postgresql"
+        if self.dialect == "sqlite":
+            self.engine = self._sqlite_engine(parsed.database)
+        else:
+            self.engine = sa.create_engine(
+                self.url,
+                pool_size=5,
+                max_overflow=5,
+                pool_timeout=10,
+                pool_pre_ping=False,
+                connect_args={"connect_timeout": 10, "application_name": "relink"},
+            )
+
+    def _sqlite_engine(self, path: str | None) -> Engine:
+        if path and path != ":memory:":
+            try:
+                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(f"cannot create the database folder for {path}: {exc}") from exc
+        engine = sa.create_engine(self.url, connect_args={"timeout": LOCK_TIMEOUT_MS / 1000})
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            write = connection.get_execution_options().get("relink_write", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    # transactions --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A serialised write transaction, committed on success, rolled back on any error."""
+        with self._translated(), self.engine.connect() as conn:
+            conn = conn.execution_options(relink_write=True)
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
+                yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._translated(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            text = str(exc.orig).lower()
+            if "locked" in text or "lock timeout" in text or "busy" in text:
+                raise Conflict(BUSY) from exc
+            if "could not connect" in text or ("connection" in text and "refused" in text):
+                raise Unavailable(f"cannot reach the database {redact(self.url)}") from exc
+            raise
+        except DBAPIError as exc:
+            text = str(exc.orig).lower()
+            if "lock timeout" in text or "could not obtain lock" in text:
+                raise Conflict(BUSY) from exc
+            if "deadlock" in text or "could not serialize" in text:
+                raise Conflict("another operator's step collided with this one; try again") from exc
+            raise
+
+    # schema --------------------------------------------------------------------------------
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at, or None when it has no relink schema."""
+        with self._translated(), self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+    def check_schema(self, *, create_if_empty: bool = False) -> None:
+        """Raise SchemaMismatch (exit 5) unless the schema is at SCHEMA_REVISION.
+
+        An empty SQLite file is initialised on first use when ``create_if_empty`` is set.
+        """
+        current = self.revision()
+        if current == SCHEMA_REVISION:
+            return
+        if current is None and create_if_empty and self.dialect == "sqlite":
+            self.upgrade()
+            return
+        if current is None:
+            raise SchemaMismatch(
+                f"the database {redact(self.url)} has no relink schema: run `relink init`"
+            )
+        if current < SCHEMA_REVISION:
+            raise SchemaMismatch(
+                f"the database schema is at {current}, this relink needs {SCHEMA_REVISION}:"
+                " run `relink init` to upgrade it"
+            )
+        raise SchemaMismatch(
+            f"the database schema is at {current}, newer than this relink ({SCHEMA_REVISION}):"
+            " upgrade relink"
+        )
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Create or upgrade the schema with the migrations; returns (before, after)."""
+        from alembic import command
+        from alembic.config import Config
+
+        before = self.revision()
+        if before is not None and before > SCHEMA_REVISION:
+            raise SchemaMismatch(
+                f"the database schema is at {before}, newer than this relink ({SCHEMA_REVISION})"
+            )
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._translated(), self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn = conn.execution_options(relink_write=True)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            if conn.in_transaction():
+                conn.commit()
+        return before, SCHEMA_REVISION
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    close = dispose

@@ -1,0 +1,140 @@
+"""`relink demo`: the sandbox in-process on a free loopback port, one complete correction and two
+refusals, the resulting audit trail, and its verification."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from engine.app import connect_remotes
+from engine.db import Database
+from engine.errors import EngineError, UsageError
+from engine.render import audit_table
+from engine.reviews import AuditService
+from engine.service import CorrectionService
+from engine.settings import ERP_PRODUCTS, Settings
+
+INVOICE, PROJECT = 9001, 101
+CORRECTION = {"invoice_number": "INV-1001-R1", "comment": "Re-entered with the right number"}
+STYLES = {"success": "green", "error": "red", "refusal": "yellow", "failed": "red"}
+
+
+def sandbox_settings(env: dict[str, str], database_url: str) -> Settings:
+    """Settings pointing at a running sandbox (no config file, no environment)."""
+    return Settings(
+        database_url=database_url,
+        procore_url=env["RELINK_PROCORE_URL"],
+        procore_login_url=env["RELINK_PROCORE_LOGIN_URL"],
+        company_id=int(env["RELINK_COMPANY_ID"]),
+        procore_client_id=None,
+        erp=env["RELINK_ERP"],
+        erp_url=env["RELINK_ERP_URL"],
+        erp_company=env["RELINK_ERP_COMPANY"],
+        connect_timeout=5.0,
+        read_timeout=10.0,
+        max_attempts=3,
+        max_wait=10.0,
+    )
+
+
+def run_demo(
+    *,
+    erp: str,
+    db_url: str | None,
+    console: Console,
+    as_json: bool,
+    emit: Callable[[Any], None],
+) -> int:
+    """Run the demo; returns the exit code (0 when everything went as the procedure says)."""
+    if erp not in ERP_PRODUCTS:
+        raise UsageError(f"unknown ERP {erp!r}: use {', '.join(ERP_PRODUCTS)}")
+    from integrations.sandbox.server import SandboxServer
+
+    with tempfile.TemporaryDirectory(prefix="relink-demo-") as scratch:
+        url = db_url or f"sqlite:///{Path(scratch) / 'demo.db'}"
+        db = Database(url)
+        db.upgrade()
+        with SandboxServer(erp=erp) as sandbox:
+            env = sandbox.env() | {"RELINK_PROCORE_TOKEN": "sandbox-ana"}
+            settings = sandbox_settings(env, url)
+            service = CorrectionService(db, lambda: connect_remotes(settings, env))
+            say = _Narrator(console, quiet=as_json)
+            say.heading(f"relink demo against the sandbox at {sandbox.url} ({erp}), as ana")
+            try:
+                steps = _scenario(service, say)
+            finally:
+                service.close()
+        reviews = AuditService(db)
+        trail = list(reviews.entries(_all()))
+        verified = reviews.verify()
+        db.dispose()
+    expected = ["succeeded", "refused", "refused", "succeeded", "succeeded", "succeeded",
+                "succeeded"]
+    ok = [s["outcome"] for s in steps] == expected
+    if as_json:
+        emit({"ok": ok, "steps": steps, "audit": trail, "verify": verified})
+    else:
+        audit_table(console, trail, title="Audit trail")
+        console.print(
+            f"Audit log verified: {verified['entries']} entries, chain intact.", style="green"
+        )
+    return 0 if ok else 1
+
+
+def _all() -> Any:
+    from audit.log import Filters
+
+    return Filters()
+
+
+def _scenario(service: CorrectionService, say: _Narrator) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    started = say.run(
+        steps, f"relink start {INVOICE} --project {PROJECT} --reason 'Wrong invoice number'",
+        lambda: service.start(INVOICE, PROJECT, "Wrong invoice number exported to the ERP"),
+    )
+    wid = started["id"]
+    say.run(steps, f"relink advance {wid} delete-in-procore   # wrong order",
+            lambda: service.advance(wid, "delete-in-procore"))
+    say.run(steps, f"relink advance {wid} unlink   # the bill is still in the ERP",
+            lambda: service.advance(wid, "unlink"))
+    for step in ("delete-in-erp", "unlink", "delete-in-procore"):
+        say.run(steps, f"relink advance {wid} {step}",
+                lambda step=step: service.advance(wid, step, reason="demo"))
+    say.run(steps, f"relink advance {wid} reenter --data corrected.json",
+            lambda: service.advance(wid, "reenter", data=dict(CORRECTION), reason="demo"))
+    return steps
+
+
+class _Narrator:
+    def __init__(self, console: Console, *, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+
+    def heading(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text, style="bold")
+
+    def run(
+        self, steps: list[dict[str, Any]], command: str, call: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        try:
+            doc = call()
+        except EngineError as exc:
+            if exc.workflow is None:
+                raise
+            doc = exc.workflow | {"style": exc.style}
+        steps.append({"command": command, **{k: v for k, v in doc.items() if k != "style"}})
+        if not self.quiet:
+            self.console.print(f"$ {command}", style="dim")
+            style = doc.get("style", "success")
+            if doc["outcome"] == "refused" and style == "success":
+                style = "refusal"
+            self.console.print(Text(doc["message"], style=STYLES.get(style, "")))
+            self.console.print(f"  state: {doc['state']}; next: {', '.join(doc['next']) or '—'}")
+        return doc

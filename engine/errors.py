@@ -1,0 +1,69 @@
+"""Errors raised by the engine; the CLI maps each base class to an exit code of spec/cli.md.
+
+::
+
+    EngineError                      base; ``exit_code`` is what the CLI exits with
+    ├── UsageError (2)               bad option, unknown id, invalid input or config file
+    ├── Refused (1)                  order, permission or business rule said no (audited)
+    │   └── CredentialsRejected (1)  the remote system rejected the token
+    ├── Unavailable (3)              a remote system could not be reached; nothing changed
+    ├── Conflict (4)                 someone else changed the workflow, or a step is in flight
+    └── IntegrityError (5)           audit log failed verification, or schema version mismatch
+        └── SchemaMismatch (5)
+
+Errors raised while a workflow is known carry ``workflow`` (its view as plain data), so the CLI
+can still print the workflow document with ``outcome`` and ``message``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EngineError(Exception):
+    """Base of the engine's errors."""
+
+    exit_code = 70
+    outcome = "failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        workflow: dict[str, Any] | None = None,
+        style: str = "refusal",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.workflow = workflow
+        self.style = style
+
+
+class UsageError(EngineError):
+    exit_code = 2
+
+
+class Refused(EngineError):
+    exit_code = 1
+    outcome = "refused"
+
+
+class CredentialsRejected(Refused):
+    """The remote system rejected the operator's credentials."""
+
+
+class Unavailable(EngineError):
+    exit_code = 3
+
+
+class Conflict(EngineError):
+    exit_code = 4
+    outcome = "refused"
+
+
+class IntegrityError(EngineError):
+    exit_code = 5
+
+
+class SchemaMismatch(IntegrityError):
+    """The database schema is not at the revision this relink expects."""

@@ -1,0 +1,125 @@
+"""Human output with rich: tables and panels of the plain data the use cases return."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+OUTCOME_STYLES = {"succeeded": "green", "refused": "yellow", "failed": "red", "in_flight": "cyan"}
+
+
+def _transition(entry: dict[str, Any]) -> str:
+    before, after = entry.get("from_state"), entry.get("to_state")
+    if before == after:
+        return before or "—"
+    return f"{before or '—'} → {after}"
+
+
+def audit_table(console: Console, entries: Iterable[dict[str, Any]], title: str = "") -> None:
+    table = Table(title=title or None, show_lines=False)
+    for column in ("seq", "UTC", "actor", "action", "state", "outcome"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("message", overflow="fold", ratio=1, min_width=20)
+    for entry in entries:
+        table.add_row(
+            str(entry["seq"]),
+            entry["recorded_at"][:19].replace("T", " "),
+            (entry.get("actor_login") or "—").split("@")[0],
+            entry["action"],
+            _transition(entry),
+            Text(entry["outcome"], style=OUTCOME_STYLES.get(entry["outcome"], "")),
+            entry["message"],
+        )
+    console.print(table)
+
+
+def workflow_table(console: Console, items: list[dict[str, Any]]) -> None:
+    if not items:
+        console.print("No corrections match.")
+        return
+    table = Table()
+    for column in (
+        "id",
+        "state",
+        "project",
+        "invoice",
+        "erp bill",
+        "in flight",
+        "next",
+        "updated (UTC)",
+    ):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        flight = item.get("in_flight")
+        table.add_row(
+            str(item["id"]),
+            item["state"],
+            str(item["project_id"]),
+            str(item["invoice_id"]),
+            item.get("erp_bill_id") or "—",
+            flight["step"] if flight else "",
+            ", ".join(item["next"]),
+            item["updated_at"][:19].replace("T", " "),
+        )
+    console.print(table)
+
+
+def show_workflow(console: Console, doc: dict[str, Any]) -> None:
+    flight = doc.get("in_flight")
+    lines = [
+        ("correction", f"{doc['id']} ({doc['workflow']} v{doc['version']})"),
+        ("state", doc["state"]),
+        (
+            "invoice",
+            f"{doc['invoice_id']} in project {doc['project_id']}, company {doc['company_id']}",
+        ),
+        ("ERP bill", f"{doc.get('erp_bill_id') or '—'} in {doc['erp']}"),
+        ("in flight", f"{flight['step']} since {flight['since']}" if flight else "no"),
+        ("next", ", ".join(doc["next"]) or "none (finished)"),
+        ("reason", doc.get("reason") or "—"),
+    ]
+    if doc.get("new_invoice_id"):
+        lines.append(("re-entered as", str(doc["new_invoice_id"])))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in lines:
+        grid.add_row(label, value)
+    console.print(grid)
+    audit_table(console, doc.get("history", []), title="History")
+
+
+def identity(console: Console, doc: dict[str, Any]) -> None:
+    console.print(f"{doc['name']} <{doc['login']}> (Procore user {doc['id']})")
+    console.print(f"company {doc['company_id']}, ERP {doc.get('erp') or 'not configured'}")
+    for name, value in doc["permissions"].items():
+        console.print(f"  {name.replace('_', ' ')}: {value}")
+
+
+def definition(console: Console, doc: dict[str, Any]) -> None:
+    console.print(f"[bold]{doc['name']}[/bold] v{doc['version']}: {doc['description']}")
+    console.print(f"states: {', '.join(doc['states'])} (final: {', '.join(doc['finals'])})")
+    table = Table()
+    for column in ("step", "from", "to", "requires", "what it does"):
+        table.add_column(column, overflow="fold")
+    for step in doc["steps"]:
+        needs = step["requires"]
+        parts = []
+        if needs["commitments"]:
+            parts.append(f"Commitments {'/'.join(needs['commitments'])}")
+        if needs["erp_integrations"]:
+            parts.append(f"ERP Integrations {'/'.join(needs['erp_integrations'])}")
+        if needs["can_push_to_accounting"]:
+            parts.append("Can Push to Accounting")
+        table.add_row(
+            step["name"],
+            ", ".join(step["from"]) or "—",
+            step["to"],
+            "; ".join(parts) or "—",
+            step["summary"],
+        )
+    console.print(table)

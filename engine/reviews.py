@@ -1,0 +1,249 @@
+"""Compliance reviewers' use cases: query, verify, checkpoint and export the audit log.
+
+Audit errors are translated here: an unreadable or malformed key or checkpoint file becomes
+:class:`UsageError` (exit 2); a checkpoint or chain that does not verify, :class:`IntegrityError`
+(exit 5), whose message names the first bad seq.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from audit.checkpoint import (
+    fingerprint,
+    generate_keypair,
+    load_private_key,
+    load_public_key,
+    read_checkpoint,
+    sign_checkpoint,
+    verify_checkpoint,
+)
+from audit.errors import ChainBroken, CheckpointError, CheckpointUnreadable
+from audit.log import AuditLog, Filters, hash_at, head, query, rows, utc_now
+from audit.verify import verify_rows
+from engine.db import Database
+from engine.errors import IntegrityError, UsageError
+
+Writer = Callable[[Iterable[dict[str, Any]], IO[str]], int]
+FORMATS = ("jsonl", "csv", "ocsf")
+LOG_WORKFLOW = "audit"  # the ``workflow`` of log-level entries (``workflow_id`` null)
+
+
+def generate_keys(out: Path) -> tuple[Path, Path]:
+    """An Ed25519 key pair at ``out`` and ``out.pub``; UsageError if either exists."""
+    try:
+        return generate_keypair(out)
+    except CheckpointUnreadable as exc:
+        raise UsageError(str(exc)) from exc
+
+
+class AuditService:
+    """The audit log of one database, as reviewers use it."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], str] = utc_now) -> None:
+        self.db = db
+        self._clock = clock
+
+    def close(self) -> None:
+        """Close the database's pooled connections (the CLI calls this after each command)."""
+        self.db.dispose()
+
+    def entries(
+        self, filters: Filters, *, limit: int | None = None, newest_first: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Matching entries, streamed (memory stays flat however long the log is)."""
+        with self.db.read() as conn:
+            yield from query(conn, filters, limit=limit, newest_first=newest_first)
+
+    # verify --------------------------------------------------------------------------------
+
+    def verify(
+        self, checkpoint: Path | None = None, public_key: Path | None = None
+    ) -> dict[str, Any]:
+        """Check the whole chain and its head, then the signed checkpoint if one is given.
+
+        Raises IntegrityError naming the first bad seq; UsageError for unreadable files.
+        """
+        signed = _checked(checkpoint, public_key) if checkpoint is not None else None
+        with self.db.read() as conn:
+            recorded = head(conn)
+            if signed is not None and signed["log_id"] != recorded["log_id"]:
+                raise IntegrityError(
+                    f"audit log verification failed: the checkpoint of seq {signed['seq']} is of"
+                    f" log {signed['log_id']}, not of this log ({recorded['log_id']})"
+                )
+            try:
+                with contextlib.closing(rows(conn, Filters())) as stored:
+                    checked = verify_rows(stored)
+            except ChainBroken as exc:
+                raise IntegrityError(
+                    f"audit log verification failed at seq {exc.seq}: {exc.problem}"
+                ) from exc
+            if (checked.last_seq, checked.last_hash) != (recorded["seq"], recorded["hash"]):
+                seq = min(checked.last_seq, recorded["seq"]) + 1
+                raise IntegrityError(
+                    f"audit log verification failed at seq {seq}: the log ends at seq"
+                    f" {checked.last_seq} but its head records seq {recorded['seq']}"
+                    " (entries cut off or added outside relink)"
+                )
+            if signed is not None:
+                _match(signed, checked.last_seq, hash_at(conn, signed["seq"]))
+        result: dict[str, Any] = {
+            "ok": True,
+            "log_id": recorded["log_id"],
+            "entries": checked.count,
+            "head_seq": checked.last_seq,
+            "head_hash": checked.last_hash,
+        }
+        if signed is not None:
+            result["checkpoint"] = {
+                key: signed[key] for key in ("seq", "hash", "signed_at", "log_id")
+            } | {"key": signed["key"]}
+        return result
+
+    # checkpoint ----------------------------------------------------------------------------
+
+    def checkpoint(self, key_path: Path, out: Path | None = None) -> dict[str, Any]:
+        """Append a log-level ``checkpoint`` entry, then sign the head that includes it.
+
+        The key (and ``out``'s folder) are checked before anything is written; with ``out`` the
+        checkpoint is also written there atomically.
+        """
+        try:
+            key = load_private_key(key_path)
+        except CheckpointUnreadable as exc:
+            raise UsageError(str(exc)) from exc
+        if out is not None:
+            _check_target(out)
+        signed_at = self._clock()
+        with self.db.write() as conn:
+            recorded = head(conn)
+            _check_head(conn, recorded)
+            entry = AuditLog(dialect=self.db.dialect, clock=lambda: signed_at).append(
+                conn, _checkpoint_fields(key.public_key(), recorded["seq"] + 1)
+            )
+        document = sign_checkpoint(
+            key, log_id=recorded["log_id"], seq=entry["seq"], hash=entry["hash"],
+            signed_at=signed_at,
+        )
+        if out is not None:
+            text = json.dumps(document, indent=2) + "\n"
+            _write_atomically(out, lambda stream: stream.write(text))
+        return document
+
+    # export --------------------------------------------------------------------------------
+
+    def export(self, filters: Filters, fmt: str, out: Path | None = None) -> int:
+        """Stream matching entries as ``fmt`` to ``out`` (written atomically) or stdout."""
+        writer = _writer(fmt)
+        if out is None:
+            return writer(self.entries(filters), sys.stdout)
+        _check_target(out)
+        counted: list[int] = []
+        _write_atomically(
+            out, lambda stream: counted.append(writer(self.entries(filters), stream))
+        )
+        return counted[0]
+
+
+# helpers -------------------------------------------------------------------------------------
+
+
+def _checked(checkpoint: Path, public_key: Path | None) -> dict[str, Any]:
+    """The checkpoint file, its signature verified; UsageError/IntegrityError as it fails."""
+    if public_key is None:
+        raise UsageError("--checkpoint needs --public-key")
+    try:
+        document = read_checkpoint(checkpoint)
+        verify_checkpoint(document, public_key)
+    except CheckpointUnreadable as exc:
+        raise UsageError(str(exc)) from exc
+    except CheckpointError as exc:
+        raise IntegrityError(f"audit log verification failed: {exc}") from exc
+    return document | {"key": fingerprint(load_public_key(public_key))}
+
+
+def _match(signed: dict[str, Any], last_seq: int, stored_hash: str | None) -> None:
+    """Raise IntegrityError unless the log reaches the checkpoint's seq with its hash."""
+    seq = signed["seq"]
+    if last_seq < seq:
+        raise IntegrityError(
+            f"audit log verification failed at seq {last_seq + 1}: the log ends at seq"
+            f" {last_seq} but the signed checkpoint covers seq {seq} (entries cut off)"
+        )
+    if stored_hash != signed["hash"]:
+        raise IntegrityError(
+            f"audit log verification failed at seq {seq}: its hash differs from the signed"
+            f" checkpoint's (the log was rewritten at or before seq {seq})"
+        )
+
+
+def _check_head(conn: Any, recorded: dict[str, Any]) -> None:
+    """Refuse to sign a head that is not the log's last entry (a cut or grown tail)."""
+    seq = recorded["seq"]
+    last = hash_at(conn, seq) if seq else None
+    if last != (recorded["hash"] if seq else None) or hash_at(conn, seq + 1) is not None:
+        raise IntegrityError(
+            f"audit log verification failed at seq {seq if last != recorded['hash'] else seq + 1}:"
+            f" the head (seq {seq}) is not the log's last entry; run `relink audit verify`"
+        )
+
+
+def _checkpoint_fields(public_key: Any, seq: int) -> dict[str, Any]:
+    try:
+        local_user: str | None = getpass.getuser()
+    except (KeyError, OSError):
+        local_user = None
+    return {
+        "workflow_id": None,
+        "workflow": LOG_WORKFLOW,
+        "workflow_version": 1,
+        "action": "checkpoint",
+        "outcome": "succeeded",
+        "message": f"Checkpoint signed at seq {seq} with key {fingerprint(public_key)}",
+        "evidence": {"key": fingerprint(public_key), "local_user": local_user},
+    }
+
+
+def _writer(fmt: str) -> Writer:
+    from audit.export import write_csv, write_jsonl, write_ocsf
+
+    writers: dict[str, Writer] = {"jsonl": write_jsonl, "csv": write_csv, "ocsf": write_ocsf}
+    if fmt not in writers:
+        raise UsageError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
+    return writers[fmt]
+
+
+def _check_target(out: Path) -> None:
+    if out.is_dir():
+        raise UsageError(f"{out} is a directory")
+    if not out.parent.is_dir():
+        raise UsageError(f"{out.parent} does not exist")
+
+
+def _write_atomically(out: Path, write: Callable[[IO[str]], Any]) -> None:
+    """Run ``write`` on a temporary file next to ``out``, then rename it to ``out``."""
+    try:
+        fd, temp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+            write(stream)
+        os.replace(temp, out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

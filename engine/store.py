@@ -1,0 +1,124 @@
+"""Workflow instances in the database, through SQLAlchemy Core statements on the SQLModel table
+(the hot path stays one statement per read or compare-and-set write)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+
+from engine.tables import WORKFLOW
+
+_BY_ID = sa.select(WORKFLOW).where(WORKFLOW.c.id == sa.bindparam("wid"))
+_OPEN_FOR_INVOICE = sa.select(WORKFLOW.c.id).where(
+    WORKFLOW.c.company_id == sa.bindparam("company_id"),
+    WORKFLOW.c.open_invoice_id == sa.bindparam("invoice_id"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """A stored workflow instance, JSON columns decoded."""
+
+    id: int
+    workflow: str
+    version: int
+    state: str
+    revision: int
+    company_id: int
+    project_id: int
+    invoice_id: int
+    erp: str
+    erp_key: str
+    erp_bill_id: str | None
+    reason: str | None
+    snapshot: dict[str, Any]
+    new_invoice_id: int | None
+    after: dict[str, Any] | None
+    in_flight_step: str | None
+    in_flight_to: str | None
+    in_flight_key: str | None
+    in_flight_since: str | None
+    in_flight_data: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> Instance:
+        m = dict(row._mapping)
+        del m["open_invoice_id"]
+        for key in ("snapshot", "after", "in_flight_data"):
+            m[key] = json.loads(m[key]) if m[key] is not None else None
+        return cls(**m)
+
+
+class DuplicateOpen(Exception):
+    """An open correction already exists for the invoice."""
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+class WorkflowStore:
+    """Reads and compare-and-set writes of workflow instances, inside the caller's transaction."""
+
+    def get(self, conn: Connection, workflow_id: int) -> Instance | None:
+        row = conn.execute(_BY_ID, {"wid": workflow_id}).first()
+        return Instance.from_row(row) if row is not None else None
+
+    def open_for_invoice(self, conn: Connection, company_id: int, invoice_id: int) -> int | None:
+        return conn.execute(
+            _OPEN_FOR_INVOICE, {"company_id": company_id, "invoice_id": invoice_id}
+        ).scalar()
+
+    def insert(self, conn: Connection, values: dict[str, Any]) -> int:
+        """Insert a new instance; raises DuplicateOpen if the invoice has an open correction."""
+        row = dict(values, revision=1, open_invoice_id=values["invoice_id"])
+        row["snapshot"] = dumps(row["snapshot"])
+        try:
+            with conn.begin_nested():
+                result = conn.execute(WORKFLOW.insert().returning(WORKFLOW.c.id), row)
+                return int(result.scalar_one())
+        except DBIntegrityError as exc:
+            raise DuplicateOpen from exc
+
+    def update(
+        self, conn: Connection, workflow_id: int, revision: int, values: dict[str, Any]
+    ) -> bool:
+        """Compare-and-set: apply ``values`` only if the row is still at ``revision``."""
+        values = dict(values, revision=revision + 1)
+        for key in ("after", "in_flight_data"):
+            if key in values:
+                values[key] = dumps(values[key])
+        result = conn.execute(
+            WORKFLOW.update()
+            .where(WORKFLOW.c.id == workflow_id, WORKFLOW.c.revision == revision)
+            .values(values)
+        )
+        return result.rowcount == 1
+
+    def list(
+        self,
+        conn: Connection,
+        *,
+        state: str | None = None,
+        project_id: int | None = None,
+        updated_before: str | None = None,
+        finals: frozenset[str] = frozenset(),
+        limit: int = 50,
+    ) -> list[Instance]:
+        statement = sa.select(WORKFLOW).order_by(WORKFLOW.c.id.desc()).limit(limit)
+        if state is not None:
+            statement = statement.where(WORKFLOW.c.state == state)
+        if project_id is not None:
+            statement = statement.where(WORKFLOW.c.project_id == project_id)
+        if updated_before is not None:
+            statement = statement.where(
+                WORKFLOW.c.updated_at < updated_before, WORKFLOW.c.state.not_in(finals)
+            )
+        return [Instance.from_row(row) for row in conn.execute(statement)]

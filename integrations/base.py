@@ -1,0 +1,61 @@
+"""The interfaces the engine programs against. Real clients and in-process fakes implement them."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from integrations.models import Bill, Call, Requisition, User
+
+
+class CallRecorder(Protocol):
+    def drain_calls(self) -> list[Call]:
+        """Return the calls made since the last drain, oldest first, and forget them."""
+
+
+class ProcoreAPI(CallRecorder, Protocol):
+    """The Procore calls relink makes (see spec/remote-apis.md). ``company_id`` is fixed per client."""
+
+    company_id: int
+
+    def me(self) -> User: ...
+
+    def can_push_to_accounting(self) -> bool:
+        """``erp_integrated_accountant`` of the company user (``GET /rest/v1.1/companies/{id}/me``)."""
+
+    def tool_levels(self, *, project_id: int | None = None) -> dict[str, str]:
+        """Tool name -> access level name (``None``, ``Read Only``, ``Standard``, ``Admin``).
+
+        With ``project_id`` the project's tools (``commitments``), without it the company's
+        (``erp_integrations``).
+        """
+
+    def get_requisition(self, project_id: int, requisition_id: int) -> Requisition:
+        """Raises RemoteNotFound when missing or not visible."""
+
+    def find_requisitions(
+        self, project_id: int, *, commitment_id: int | None = None, invoice_number: str | None = None
+    ) -> list[Requisition]:
+        """All requisitions of the project matching the filters (every page)."""
+
+    def unlink_requisition(self, requisition_id: int) -> None:
+        """Clear the ERP link (external_data sync). Raises RemoteRefused with Procore's message."""
+
+    def delete_requisition(self, project_id: int, requisition_id: int) -> None:
+        """Raises RemoteRefused (422) when Procore will not delete it."""
+
+    def create_requisition(
+        self, project_id: int, commitment_id: int, requisition: dict[str, Any]
+    ) -> Requisition: ...
+
+
+class ERPConnector(CallRecorder, Protocol):
+    """One ERP product: read a bill, delete (or void) it."""
+
+    key: str  # "qbo", "xero", "intacct"
+    product_name: str  # "QuickBooks Online", "Xero", "Sage Intacct"
+
+    def get_bill(self, bill_id: str) -> Bill | None:
+        """The bill, or None when it is gone (deleted, voided, not found)."""
+
+    def delete_bill(self, bill_id: str, *, idempotency_key: str) -> None:
+        """Delete or void the bill. Raises RemoteRefused with the ERP's own reason."""

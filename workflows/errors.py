@@ -1,0 +1,28 @@
+"""Errors raised by workflow definitions.
+
+::
+
+    WorkflowError          base of this package's errors
+    ├── DefinitionError    a definition is malformed (raised at registration time)
+    └── Rejected           a step's own business rule said no at run time (e.g. the bill is
+                           still in the ERP); ``style`` tells the CLI how to show it
+"""
+
+from __future__ import annotations
+
+
+class WorkflowError(Exception):
+    """Base class of the workflow package's errors."""
+
+
+class DefinitionError(WorkflowError):
+    """A workflow definition is invalid: unknown states, unreachable states, no final state..."""
+
+
+class Rejected(WorkflowError):
+    """A business rule refused the step; ``message`` is what the operator is shown."""
+
+    def __init__(self, message: str, *, style: str = "refusal") -> None:
+        super().__init__(message)
+        self.message = message
+        self.style = style

@@ -6,7 +6,6 @@ Imports of the engine (and through it SQLModel, httpx, transitions) are lazy, so
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import closing
 from dataclasses import dataclass
@@ -115,6 +114,8 @@ def _stderr(line: str) -> None:
 
 
 def _emit_json(document: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
 
 
@@ -207,7 +208,6 @@ def init() -> None:
     """Create or upgrade the database schema (safe to run again)."""
     with _guard():
         from engine.app import open_database
-
         from engine.db import redact
 
         with closing(open_database(OPTIONS.settings(), check=False)) as db:
@@ -257,9 +257,8 @@ def advance(
 @app.command()
 def resume(workflow_id: int = typer.Argument(..., metavar="ID", help="The correction id.")) -> None:
     """Settle a step left in flight by a crash: the remote systems decide."""
-    with _guard():
-        with closing(_service()) as service:
-            _render_outcome(service.resume(workflow_id))
+    with _guard(), closing(_service()) as service:
+        _render_outcome(service.resume(workflow_id))
 
 
 @app.command()
@@ -526,6 +525,8 @@ def audit_checkpoint(
             else:
                 print(f"Checkpoint of seq {doc['seq']} written to {out}.")
         else:
+            import json
+
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
 
 
@@ -568,6 +569,9 @@ def _audit_service() -> Any:
 
 def main() -> None:
     """Console-script entry point."""
+    if sys.argv[1:] == ["--version"]:  # the fast path: no command tree needed
+        print(f"relink {__version__}")
+        return
     app(prog_name="relink")
 
 

@@ -13,14 +13,14 @@ class CallRecorder(Protocol):
 
 
 class ProcoreAPI(CallRecorder, Protocol):
-    """The Procore calls relink makes (see spec/remote-apis.md). ``company_id`` is fixed per client."""
+    """The Procore calls relink makes (spec/remote-apis.md); ``company_id`` is fixed per client."""
 
     company_id: int
 
     def me(self) -> User: ...
 
     def can_push_to_accounting(self) -> bool:
-        """``erp_integrated_accountant`` of the company user (``GET /rest/v1.1/companies/{id}/me``)."""
+        """``erp_integrated_accountant`` of the company user (``GET .../companies/{id}/me``)."""
 
     def tool_levels(self, *, project_id: int | None = None) -> dict[str, str]:
         """Tool name -> access level name (``None``, ``Read Only``, ``Standard``, ``Admin``).
@@ -33,7 +33,11 @@ class ProcoreAPI(CallRecorder, Protocol):
         """Raises RemoteNotFound when missing or not visible."""
 
     def find_requisitions(
-        self, project_id: int, *, commitment_id: int | None = None, invoice_number: str | None = None
+        self,
+        project_id: int,
+        *,
+        commitment_id: int | None = None,
+        invoice_number: str | None = None,
     ) -> list[Requisition]:
         """All requisitions of the project matching the filters (every page)."""
 

@@ -17,7 +17,7 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Requisition:
-    """A Procore subcontractor invoice; ``fields`` is the whole validated body as Procore sent it."""
+    """A Procore subcontractor invoice; ``fields`` is the whole validated body Procore sent."""
 
     id: int
     project_id: int

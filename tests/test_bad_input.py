@@ -51,7 +51,7 @@ def test_invalid_data_file(
     relink: Relink, sandbox: Sandbox, tmp_path: Path, name: str, content: str, expected: str
 ) -> None:
     """A malformed or invalid data file exits 2 before anything is sent or written."""
-    code, doc = relink.json("start", "9001", "--project", "101", "--reason", "x")
+    _, doc = relink.json("start", "9001", "--project", "101", "--reason", "x")
     wid = doc["id"]
     for step in ("delete-in-erp", "unlink", "delete-in-procore"):
         assert relink.json("advance", str(wid), step)[0] == 0

@@ -91,6 +91,7 @@ def test_unlink_while_exported_is_refused_in_procores_words(
     assert outcome.exit_code == 1
     assert outcome.stdout.splitlines()[0] == still_in_erp(erp)
     code, doc = relink.json("show", str(wid))
+    assert code == 0
     assert doc["state"] == "Exported"
     last = doc["history"][-1]
     assert (last["action"], last["outcome"], last["message"]) == (

@@ -65,7 +65,7 @@ def test_golden_audit_trail(
     relink: Relink, sandbox: Sandbox, tmp_path: Path, snapshot: SnapshotAssertion
 ) -> None:
     """The audit trail of scenario 1, every field but the masked ones, is exactly as recorded."""
-    code, doc = relink.json("start", "9001", "--project", "101", "--reason", "Wrong amount")
+    _, doc = relink.json("start", "9001", "--project", "101", "--reason", "Wrong amount")
     wid = str(doc["id"])
     for step in ("delete-in-erp", "unlink", "delete-in-procore"):
         assert relink.json("advance", wid, step, "--reason", f"golden {step}")[0] == 0

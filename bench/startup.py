@@ -1,0 +1,85 @@
+"""P1 and P1b: start-up wall time of `relink --version`/`--help` and `relink show ID`, each as a
+ratio against its floor measured in the same run (`python -c "import typer"` and
+`python -c "import sqlmodel"`). Medians of interleaved runs; the last line is one JSON object.
+
+    python bench/startup.py [--runs 21]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def wall(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=21)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "RELINK_DATABASE_URL": f"sqlite:///{scratch}/bench.db",
+               "RELINK_CONFIG": ""}
+        relink = str(BIN / "relink")
+        subprocess.run([relink, "init"], env=env, check=True, stdout=subprocess.DEVNULL)
+        seed_one_correction(env)
+        commands = {
+            "import_typer": [sys.executable, "-c", "import typer"],
+            "import_sqlmodel": [sys.executable, "-c", "import sqlmodel"],
+            "version": [relink, "--version"],
+            "help": [relink, "--help"],
+            "show": [relink, "show", "1"],
+        }
+        for argv in commands.values():  # warm the caches (pyc, page cache) once
+            wall(argv, env)
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):
+            for name, argv in commands.items():
+                samples[name].append(wall(argv, env))
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    figures = {
+        "runs": args.runs,
+        "median_s": {k: round(v, 4) for k, v in median.items()},
+        "P1_version_ratio": round(median["version"] / median["import_typer"], 3),
+        "P1_help_ratio": round(median["help"] / median["import_typer"], 3),
+        "P1b_show_ratio": round(median["show"] / median["import_sqlmodel"], 3),
+        "targets": {"P1": 1.5, "P1b": 1.3},
+    }
+    print(json.dumps(figures))
+
+
+def seed_one_correction(env: dict[str, str]) -> None:
+    """One correction with a short history, written through the sandbox like any other."""
+    code = (
+        "from integrations.sandbox.server import SandboxServer\n"
+        "from engine.app import connect_remotes, open_database\n"
+        "from engine.demo import sandbox_settings\n"
+        "from engine.service import CorrectionService\n"
+        "import os\n"
+        "with SandboxServer() as s:\n"
+        "    env = s.env() | {'RELINK_PROCORE_TOKEN': 'sandbox-ana'}\n"
+        "    settings = sandbox_settings(env, os.environ['RELINK_DATABASE_URL'])\n"
+        "    service = CorrectionService(open_database(settings),"
+        " lambda: connect_remotes(settings, env))\n"
+        "    wid = service.start(9001, 101, 'bench')['id']\n"
+        "    service.advance(wid, 'delete-in-erp')\n"
+        "    service.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+
+if __name__ == "__main__":
+    main()

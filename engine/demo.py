@@ -3,6 +3,7 @@ refusals, the resulting audit trail, and its verification."""
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -105,7 +106,7 @@ def _scenario(service: CorrectionService, say: _Narrator) -> list[dict[str, Any]
             lambda: service.advance(wid, "unlink"))
     for step in ("delete-in-erp", "unlink", "delete-in-procore"):
         say.run(steps, f"relink advance {wid} {step}",
-                lambda step=step: service.advance(wid, step, reason="demo"))
+                functools.partial(service.advance, wid, step, reason="demo"))
     say.run(steps, f"relink advance {wid} reenter --data corrected.json",
             lambda: service.advance(wid, "reenter", data=dict(CORRECTION), reason="demo"))
     return steps

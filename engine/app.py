@@ -33,17 +33,20 @@ def connect_remotes(
     from integrations.factory import connect
 
     env = os.environ if env is None else env
-    procore, erp = connect(
-        procore_url=settings.procore_url,
-        token=procore_token(env),
-        company_id=settings.require_company(),
-        erp_product=settings.erp,
-        erp_url=settings.erp_url or _default_erp_url(settings.erp),
-        erp_token=erp_token(env),
-        erp_company=settings.erp_company,
-        policy=retry_policy(settings),
-        transport=transport,
-    )
+    try:
+        procore, erp = connect(
+            procore_url=settings.procore_url,
+            token=procore_token(env),
+            company_id=settings.require_company(),
+            erp_product=settings.erp,
+            erp_url=settings.erp_url or _default_erp_url(settings.erp),
+            erp_token=erp_token(env),
+            erp_company=settings.erp_company,
+            policy=retry_policy(settings),
+            transport=transport,
+        )
+    except ValueError as exc:  # unknown ERP product, missing realm or tenant
+        raise UsageError(f"ERP settings: {exc}") from exc
     return Remotes(procore, erp)
 
 

@@ -19,7 +19,10 @@ class Remotes:
     @property
     def erp(self) -> ERPConnector:
         if self.erp_connector is None:
-            raise UsageError("no ERP is configured: set RELINK_ERP (qbo, xero or intacct)")
+            raise UsageError(
+                "no ERP connection: set RELINK_ERP (qbo, xero or intacct), RELINK_ERP_COMPANY"
+                " and RELINK_ERP_TOKEN"
+            )
         return self.erp_connector
 
     @property

@@ -128,6 +128,7 @@ class CorrectionService:
 
     def start(self, invoice_id: int, project_id: int, reason: str) -> dict[str, Any]:
         remotes = self.remotes
+        remotes.erp  # noqa: B018  (no ERP configured: a usage error before anything is read)
         company_id = remotes.procore.company_id
         subject = {"company_id": company_id, "project_id": project_id, "invoice_id": invoice_id}
         attempt = Attempt(self, subject, "start", None, reason)

@@ -1,0 +1,102 @@
+"""Xero (Accounting API 2.0): bills are ACCPAY invoices, deleted or voided by a status update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from integrations.erp.connector import Connector, short_key
+from integrations.errors import RemoteRefused
+from integrations.http import Reply, RetryPolicy
+from integrations.models import Bill
+from integrations.shape import remote_words
+
+STATUSES = frozenset({"DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "DELETED", "VOIDED"})
+GONE = frozenset({"DELETED", "VOIDED"})
+NEXT_STATUS = {"DRAFT": "DELETED", "SUBMITTED": "DELETED", "AUTHORISED": "VOIDED"}
+
+
+class Xero(Connector):
+    """``/api.xro/2.0/Invoices/{InvoiceID}``; ``company`` is the tenant id (``xero-tenant-id``)."""
+
+    key = "xero"
+    product_name = "Xero"
+    company_field = "tenant id"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        company: str,
+        policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url, token=token, company=company, policy=policy, transport=transport,
+            headers={"xero-tenant-id": company},
+        )
+
+    def get_bill(self, bill_id: str) -> Bill | None:
+        bill = self._read(bill_id)
+        return None if bill.status in GONE else bill
+
+    def delete_bill(self, bill_id: str, *, idempotency_key: str) -> None:
+        bill = self._read(bill_id)
+        if bill.status in GONE:
+            return
+        target = NEXT_STATUS.get(bill.status)
+        if target is None:
+            raise RemoteRefused(
+                f"Xero: bill {bill.id} is {bill.status}; a paid bill cannot be changed until "
+                "its payments are removed.",
+                system=self.key,
+            )
+        reply = self._http.request(
+            "POST",
+            f"/api.xro/2.0/Invoices/{self._segment(bill.id)}",
+            json={"Invoices": [{"InvoiceID": bill.id, "Status": target}]},
+            headers={"Idempotency-Key": short_key(idempotency_key, 128)},
+            idempotent=True,  # Xero answers a replayed Idempotency-Key with the first answer
+        )
+        self._http.check(reply, validation_words)
+        if self._invoice(reply, bill.id).status != target:
+            raise self._http.protocol_error(reply, f"the bill was not {target}")
+
+    def _read(self, bill_id: str) -> Bill:
+        reply = self._http.request("GET", f"/api.xro/2.0/Invoices/{self._segment(bill_id)}")
+        self._http.check(reply, validation_words)
+        return self._invoice(reply, bill_id)
+
+    def _invoice(self, reply: Reply, bill_id: str) -> Bill:
+        shape = self._shape(reply)
+        invoices = shape.array(shape.field(shape.mapping(reply.body, "the answer"), "Invoices"),
+                               "Invoices")
+        if len(invoices) != 1:
+            raise self._http.protocol_error(reply, "expected exactly one invoice")
+        invoice = shape.mapping(invoices[0], "the invoice")
+        found_id = shape.req_text(invoice, "InvoiceID")
+        if found_id.lower() != bill_id.lower():
+            raise self._http.protocol_error(reply, "the answer is about another invoice")
+        if shape.text(invoice, "Type", optional=True) not in (None, "ACCPAY"):
+            raise self._http.protocol_error(reply, "the invoice is not a bill (ACCPAY)")
+        status = shape.choice(invoice, "Status", STATUSES)
+        for key in ("AmountDue", "AmountPaid"):
+            shape.number(invoice, key, optional=True)
+        return Bill(id=found_id, status=status or "", raw=invoice)
+
+
+def validation_words(body: Any) -> str | None:
+    """The ``ValidationErrors`` messages of a ValidationException, else its ``Message``."""
+    if not isinstance(body, dict):
+        return None
+    said: list[str] = []
+    elements = body.get("Elements")
+    for element in elements if isinstance(elements, list) else []:
+        errors = element.get("ValidationErrors") if isinstance(element, dict) else None
+        for error in errors if isinstance(errors, list) else []:
+            message = error.get("Message") if isinstance(error, dict) else None
+            if isinstance(message, str) and message.strip() and message not in said:
+                said.append(message)
+    return "; ".join(said) or remote_words(body)

@@ -1,0 +1,368 @@
+"""The one place httpx is used: a retrying, pacing, recording HTTP client for every connector.
+
+Retries (with jittered exponential backoff from stamina) happen only when repeating the call is
+safe: reads always; writes only when the caller passes ``idempotent=True``; any call when
+nothing was sent (connect failure) or the server said it did not process it (429, 503).
+Every exchange is recorded as a :class:`~integrations.models.Call`; every httpx exception is
+translated into :mod:`integrations.errors`. No header, token or body ever reaches a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import stamina
+
+from integrations.errors import (
+    RemoteError,
+    RemoteForbidden,
+    RemoteNotFound,
+    RemoteProtocolError,
+    RemoteRefused,
+    RemoteRejectedCredentials,
+    RemoteUnavailable,
+)
+from integrations.models import Call
+from integrations.pacing import Pacer, header_number, retry_after
+from integrations.shape import parse_json, remote_words
+
+log = logging.getLogger("relink.http")
+# Library practice: nothing reaches stderr unless the application configures logging (stamina
+# logs each scheduled retry on the "stamina" logger; its messages never hold a secret).
+log.addHandler(logging.NullHandler())
+logging.getLogger("stamina").addHandler(logging.NullHandler())
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+RETRY_ANY_STATUS = frozenset({429, 503})  # the server says it did not process the request
+RETRY_SAFE_STATUS = frozenset({500, 502, 504})
+REQUEST_ID_HEADERS = ("X-Request-Id", "intuit_tid", "Xero-Correlation-Id")
+MessageOf = Callable[[Any], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Timeouts, retries, waits and pacing of one client; ``clock``/``sleep`` are injectable."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    write_timeout: float = 10.0
+    attempts: int = 4  # total tries of one call, the first included
+    backoff_initial: float = 0.2  # stamina wait_initial (seconds)
+    backoff_max: float = 5.0  # stamina wait_max
+    backoff_jitter: float = 1.0  # stamina wait_jitter
+    retry_timeout: float | None = None  # stamina timeout: give up retrying after this long
+    max_wait: float = 30.0  # cap of any server-directed wait (Retry-After, rate-limit reset)
+    max_body_bytes: int = 5_000_000  # larger answers are refused unread
+    pace_below: int = 10  # spread calls over the window once this few are left
+    reset_margin: float = 0.1  # seconds added after X-Rate-Limit-Reset before sending again
+    clock: Callable[[], float] = field(default=time.time, repr=False)  # Unix seconds
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A final answer: status, parsed JSON body (None when empty or unreadable) and headers."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+    where: str  # "GET /path?query", for messages
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class _Transient(Exception):
+    """A failed attempt that may be repeated; ``args`` hold only a safe description."""
+
+    def __init__(
+        self, reason: str, *, status: int | None, protocol: bool = False, directed: bool = False
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.protocol = protocol
+        self.directed = directed  # the server said when to come back; the pacer waits
+
+
+def _retry_hook(exc: Exception) -> bool | float:
+    if not isinstance(exc, _Transient):
+        return False
+    return 0.0 if exc.directed else True
+
+
+def clean_message(text: str, secrets: tuple[str, ...] = (), limit: int = 400) -> str:
+    """One printable line, secrets masked, at most ``limit`` characters."""
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class HttpClient:
+    """Sync httpx client for one remote system; thread-safe; a context manager."""
+
+    def __init__(
+        self,
+        *,
+        system: str,
+        label: str,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
+        policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.system = system
+        self.label = label
+        self.policy = policy or RetryPolicy()
+        self._secrets = tuple(s for s in secrets if s)
+        p = self.policy
+        try:
+            self._client = httpx.Client(
+                base_url=base_url,
+                headers=dict(headers or {}),
+                timeout=httpx.Timeout(
+                    connect=p.connect_timeout, read=p.read_timeout, write=p.write_timeout,
+                    pool=p.connect_timeout,
+                ),
+                transport=transport,
+                follow_redirects=False,
+            )
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise RemoteUnavailable(f"{label} unavailable: invalid URL", system=system) from exc
+        self._base_path = self._client.base_url.raw_path.decode("ascii").rstrip("/")
+        self._pacer = Pacer(
+            clock=p.clock, sleep=p.sleep, pace_below=p.pace_below,
+            reset_margin=p.reset_margin, max_wait=p.max_wait,
+        )
+        self._calls: list[Call] = []
+        self._calls_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"HttpClient(system={self.system!r}, base_url={str(self._client.base_url)!r})"
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def drain_calls(self) -> list[Call]:
+        """The exchanges since the last drain, oldest first (every attempt is one)."""
+        with self._calls_lock:
+            calls, self._calls = self._calls, []
+        return calls
+
+    def clean(self, text: str) -> str:
+        """``text`` as one safe line (secrets masked)."""
+        return clean_message(text, self._secrets)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+    ) -> Reply:
+        """Send with retries; return the final answer of any status, or raise RemoteUnavailable."""
+        try:
+            request = self._client.build_request(
+                method, path, params=params, json=json, data=data, headers=headers
+            )
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise RemoteUnavailable(
+                f"{self.label} unavailable: invalid request URL", system=self.system
+            ) from exc
+        where = f"{method} {self._relative(request.url)}"
+        safe = method in SAFE_METHODS or idempotent
+        p = self.policy
+        tries = 0
+        try:
+            for attempt in stamina.retry_context(
+                on=_retry_hook,
+                attempts=max(1, p.attempts),
+                timeout=p.retry_timeout,
+                wait_initial=p.backoff_initial,
+                wait_max=p.backoff_max,
+                wait_jitter=p.backoff_jitter,
+            ):
+                with attempt:
+                    tries += 1
+                    return self._attempt(request, where, safe)
+        except _Transient as exc:
+            error = RemoteProtocolError if exc.protocol else RemoteUnavailable
+            message = f"{self.label} unavailable: {exc.reason} after {_attempts(tries)} ({where})"
+            raise error(message, system=self.system, status=exc.status) from exc.__cause__
+        raise AssertionError("unreachable: stamina yields at least one attempt")  # pragma: no cover
+
+    def _attempt(self, request: httpx.Request, where: str, safe: bool) -> Reply:
+        self._pacer.before_send()
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            self._pacer.after_answer(None)
+            self._record(request, None, None)
+            raise self._transport_failure(exc, where, safe) from exc
+        try:
+            raw = self._read(response, where, safe)
+        finally:
+            response.close()
+            self._pacer.after_answer(response.headers, counted=response.status_code != 429)
+            self._record(request, response.status_code, response.headers)
+        return self._interpret(response, raw, where, safe)
+
+    def _transport_failure(self, exc: httpx.HTTPError, where: str, safe: bool) -> Exception:
+        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        if isinstance(exc, httpx.ConnectError):
+            reason = "could not connect"
+        elif isinstance(exc, httpx.TimeoutException):
+            reason = "timed out"
+        elif isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+            reason = "connection dropped"
+        else:
+            return RemoteUnavailable(
+                f"{self.label} unavailable: {type(exc).__name__} ({where})", system=self.system
+            )
+        if unsent or safe:
+            return _Transient(reason, status=None)
+        return RemoteUnavailable(
+            f"{self.label} unavailable: {reason}, not retried ({where})", system=self.system
+        )
+
+    def _read(self, response: httpx.Response, where: str, safe: bool) -> bytes:
+        limit = self.policy.max_body_bytes
+        declared = header_number(response.headers, "Content-Length")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            if declared is None or declared <= limit:
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise self._transport_failure(exc, where, safe) from exc
+        if size > limit or (declared is not None and declared > limit):
+            raise RemoteProtocolError(
+                f"{self.label} unavailable: answer larger than {limit} bytes ({where})",
+                system=self.system, status=response.status_code,
+            )
+        return b"".join(chunks)
+
+    def _interpret(self, response: httpx.Response, raw: bytes, where: str, safe: bool) -> Reply:
+        status = response.status_code
+        now = self.policy.clock()
+        if status in RETRY_ANY_STATUS:
+            wait = retry_after(response.headers, now)
+            reset = header_number(response.headers, "X-Rate-Limit-Reset")
+            if status == 429 and reset is not None:
+                wait = max(wait or 0.0, reset - now + self.policy.reset_margin)
+            if wait is not None:
+                self._pacer.block_for(wait)
+            reason = "rate limited (HTTP 429)" if status == 429 else "HTTP 503"
+            raise _Transient(reason, status=status, directed=wait is not None)
+        if status in RETRY_SAFE_STATUS and safe:
+            raise _Transient(f"HTTP {status}", status=status)
+        body: Any = None
+        if raw.strip():
+            try:
+                body = parse_json(raw)
+            except ValueError as exc:
+                if 200 <= status < 300:
+                    if safe:
+                        reason = "answer is not JSON"
+                        raise _Transient(reason, status=status, protocol=True) from exc
+                    raise RemoteProtocolError(
+                        f"{self.label} unavailable: answer is not JSON ({where})",
+                        system=self.system, status=status,
+                    ) from exc
+        return Reply(status=status, body=body, headers=response.headers, where=where)
+
+    def _relative(self, url: httpx.URL) -> str:
+        path = url.raw_path.decode("ascii", errors="replace")
+        if self._base_path and path.startswith(self._base_path + "/"):
+            path = path[len(self._base_path) :]
+        return path.replace("%5B", "[").replace("%5D", "]")
+
+    def _record(
+        self, request: httpx.Request, status: int | None, headers: Mapping[str, str] | None
+    ) -> None:
+        request_id = None
+        for name in REQUEST_ID_HEADERS:
+            if headers is not None and headers.get(name):
+                request_id = self.clean(headers[name])[:200]
+                break
+        call = Call(
+            system=self.system,
+            method=request.method,
+            path=self._relative(request.url),
+            status=status,
+            request_id=request_id,
+        )
+        log.debug("%s %s %s -> %s", call.system, call.method, call.path, call.status)
+        with self._calls_lock:
+            self._calls.append(call)
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def check(self, reply: Reply, message_of: MessageOf | None = None) -> Reply:
+        """Return ``reply`` when it is a 2xx; otherwise raise the mapped RemoteError."""
+        if reply.ok:
+            return reply
+        raise self.error_for(reply, message_of)
+
+    def error_for(self, reply: Reply, message_of: MessageOf | None = None) -> RemoteError:
+        """The RemoteError for a non-2xx answer, carrying the remote system's own words."""
+        words = (message_of or remote_words)(reply.body)
+        said = self.clean(words) if isinstance(words, str) and words.strip() else None
+        status, where, label = reply.status, reply.where, self.label
+        error: type[RemoteError]
+        if status == 401:
+            error = RemoteRejectedCredentials
+            message = f"{label} rejected the credentials (HTTP 401)"
+            message += f": {said} ({where})" if said else f" ({where})"
+        elif status in _CLIENT_ERRORS or 400 <= status < 500:
+            error, generic = _CLIENT_ERRORS.get(status, (RemoteRefused, "refused"))
+            message = said or f"{label} {generic} (HTTP {status}, {where})"
+        elif status >= 500:
+            error, message = RemoteUnavailable, f"{label} unavailable: HTTP {status} ({where})"
+        else:
+            error = RemoteProtocolError
+            message = f"{label} unavailable: unexpected HTTP {status} ({where})"
+        return error(message, system=self.system, status=status)
+
+    def protocol_error(self, reply: Reply, detail: str) -> RemoteProtocolError:
+        """A 2xx (or documented) answer whose body is not the documented shape."""
+        return RemoteProtocolError(
+            f"{self.label} unavailable: unexpected answer to {reply.where}: {self.clean(detail)}",
+            system=self.system, status=reply.status,
+        )
+
+
+_CLIENT_ERRORS: dict[int, tuple[type[RemoteError], str]] = {
+    403: (RemoteForbidden, "forbids this"),
+    404: (RemoteNotFound, "found nothing"),
+}
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"

@@ -1,0 +1,300 @@
+"""The Procore REST client (see spec/remote-apis.md), and the OAuth token exchange."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from integrations.errors import RemoteRefused, RemoteRejectedCredentials
+from integrations.http import HttpClient, Reply, RetryPolicy
+from integrations.models import Call, Requisition, User
+from integrations.shape import Shape, remote_words
+
+SYSTEM = "procore"
+LABEL = "Procore"
+REQUISITION_STATUSES = frozenset({
+    "draft", "under_review", "revise_and_resubmit", "approved", "approved_as_noted",
+    "pending_owner_approval",
+})
+ACCESS_LEVELS = frozenset({"None", "Read Only", "Standard", "Admin"})
+PER_PAGE = 100
+MAX_PAGES = 1000
+_NEXT_LINK = re.compile(r"""rel\s*=\s*"?next"?""", re.IGNORECASE)
+
+
+class ProcoreClient:
+    """Implements :class:`integrations.base.ProcoreAPI` over HTTP; close it (or use ``with``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        company_id: int,
+        *,
+        policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.company_id = company_id
+        self._http = HttpClient(
+            system=SYSTEM,
+            label=LABEL,
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            secrets=(token,),
+            policy=policy,
+            transport=transport,
+        )
+        self._company = {"Procore-Company-Id": str(company_id)}
+
+    def __repr__(self) -> str:
+        return f"ProcoreClient(company_id={self.company_id})"
+
+    def __enter__(self) -> ProcoreClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def drain_calls(self) -> list[Call]:
+        return self._http.drain_calls()
+
+    # -- identity and permissions ------------------------------------------------------------
+
+    def me(self) -> User:
+        reply = self._get("/rest/v1.0/me", company=False)
+        shape = self._shape(reply)
+        body = shape.mapping(reply.body, "the user")
+        return User(
+            id=shape.req_int(body, "id"),
+            login=shape.req_text(body, "login"),
+            name=shape.req_text(body, "name"),
+        )
+
+    def can_push_to_accounting(self) -> bool:
+        reply = self._get(f"/rest/v1.1/companies/{self.company_id}/me")
+        shape = self._shape(reply)
+        body = shape.mapping(reply.body, "the company user")
+        return shape.boolean(body, "erp_integrated_accountant", optional=True) is True
+
+    def tool_levels(self, *, project_id: int | None = None) -> dict[str, str]:
+        scope = {"project_id": project_id} if project_id is not None else {
+            "company_id": self.company_id
+        }
+        reply = self._get("/rest/v1.0/settings/permissions", params=scope)
+        shape = self._shape(reply)
+        tools = shape.array(shape.field(shape.mapping(reply.body, "the answer"), "tools"), "tools")
+        levels: dict[str, str] = {}
+        for item in tools:
+            tool = shape.mapping(item, "a tool")
+            name = shape.req_text(tool, "name")
+            level = tool.get("user_access_level")
+            if level is None:
+                levels[name] = "None"
+                continue
+            levels[name] = shape.choice(
+                shape.mapping(level, "user_access_level"), "name", ACCESS_LEVELS
+            ) or "None"
+        return levels
+
+    # -- invoices ------------------------------------------------------------------------------
+
+    def get_requisition(self, project_id: int, requisition_id: int) -> Requisition:
+        reply = self._get(
+            f"/rest/v1.1/requisitions/{requisition_id}", params={"project_id": project_id}
+        )
+        requisition = self._requisition(reply, reply.body)
+        if requisition.id != requisition_id:
+            raise self._http.protocol_error(reply, "the answer is about another requisition")
+        return requisition
+
+    def find_requisitions(
+        self,
+        project_id: int,
+        *,
+        commitment_id: int | None = None,
+        invoice_number: str | None = None,
+    ) -> list[Requisition]:
+        params: dict[str, str | int] = {"project_id": project_id, "per_page": PER_PAGE}
+        if commitment_id is not None:
+            params["filters[commitment_id]"] = commitment_id
+        if invoice_number is not None:
+            params["filters[invoice_number]"] = invoice_number
+        found: list[Requisition] = []
+        seen: set[int] = set()
+        for page in range(1, MAX_PAGES + 1):
+            reply = self._get("/rest/v1.1/requisitions", params={**params, "page": page})
+            items = self._shape(reply).array(reply.body, "the list of requisitions")
+            before = len(seen)
+            for item in items:
+                requisition = self._requisition(reply, item)
+                if requisition.id in seen:
+                    continue
+                seen.add(requisition.id)
+                if _matches(requisition, commitment_id, invoice_number):
+                    found.append(requisition)
+            if len(seen) == before or not _has_next(reply, len(items), len(seen)):
+                break
+        return found
+
+    def unlink_requisition(self, requisition_id: int) -> None:
+        update = {"item_type": "requisition", "item_id": requisition_id, "origin_id": None}
+        reply = self._http.check(
+            self._http.request(
+                "PATCH",
+                f"/rest/v1.0/companies/{self.company_id}/external_data/sync",
+                json={"updates": [update]},
+                headers=self._company,
+            ),
+            procore_words,
+        )
+        shape = self._shape(reply)
+        body = shape.mapping(reply.body, "the sync answer")
+        shape.array(body.get("entities", []), "entities")
+        errors = shape.array(body.get("errors", []), "errors")
+        if errors:
+            words = procore_words(errors[0]) or f"Procore kept the link of {requisition_id}"
+            raise RemoteRefused(self._http.clean(words), system=SYSTEM, status=reply.status)
+
+    def delete_requisition(self, project_id: int, requisition_id: int) -> None:
+        self._http.check(
+            self._http.request(
+                "DELETE",
+                f"/rest/v1.1/requisitions/{requisition_id}",
+                params={"project_id": project_id},
+                headers=self._company,
+            ),
+            procore_words,
+        )
+
+    def create_requisition(
+        self, project_id: int, commitment_id: int, requisition: dict[str, Any]
+    ) -> Requisition:
+        body = {"project_id": project_id, "commitment_id": commitment_id,
+                "requisition": requisition}
+        reply = self._http.check(
+            self._http.request(
+                "POST", "/rest/v1.1/requisitions", json=body, headers=self._company
+            ),
+            procore_words,
+        )
+        created = self._requisition(reply, reply.body)
+        if created.project_id != project_id or created.commitment_id != commitment_id:
+            raise self._http.protocol_error(reply, "the new requisition is on another commitment")
+        return created
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _get(
+        self, path: str, *, params: Mapping[str, str | int] | None = None, company: bool = True
+    ) -> Reply:
+        reply = self._http.request(
+            "GET", path, params=params, headers=self._company if company else None
+        )
+        return self._http.check(reply, procore_words)
+
+    def _shape(self, reply: Reply) -> Shape:
+        return Shape(lambda detail: self._http.protocol_error(reply, detail))
+
+    def _requisition(self, reply: Reply, value: Any) -> Requisition:
+        shape = self._shape(reply)
+        body = shape.mapping(value, "the requisition")
+        requisition = Requisition(
+            id=shape.req_int(body, "id"),
+            project_id=shape.req_int(body, "project_id"),
+            commitment_id=shape.req_int(body, "commitment_id"),
+            origin_id=shape.text(body, "origin_id", optional=True),
+            fields=body,
+        )
+        shape.choice(body, "status", REQUISITION_STATUSES)
+        shape.integer(body, "period_id", optional=True)
+        for key in ("invoice_number", "erp_status", "vendor_name"):
+            shape.text(body, key, optional=True)
+        for key in ("billing_date", "requisition_start", "requisition_end"):
+            shape.date(body, key, optional=True)
+        for key in ("created_at", "updated_at"):
+            shape.timestamp(body, key, optional=True)
+        shape.boolean(body, "deletable", optional=True)
+        shape.money(body, "total_claimed_amount", optional=True)
+        number = body.get("number")
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int | str)):
+            raise shape.fail("field 'number' should be an integer or a string")
+        return requisition
+
+
+def procore_words(body: Any) -> str | None:
+    """The message of a Procore error body or sync error entry."""
+    if isinstance(body, dict):
+        for key in ("message", "error", "errors", "reason"):
+            words = remote_words(body.get(key))
+            if words:
+                return words
+    return remote_words(body)
+
+
+def _matches(requisition: Requisition, commitment_id: int | None, number: str | None) -> bool:
+    if commitment_id is not None and requisition.commitment_id != commitment_id:
+        return False
+    return number is None or requisition.fields.get("invoice_number") == number
+
+
+def _has_next(reply: Reply, count: int, seen: int) -> bool:
+    """Another page: ``Link`` rel="next", else fewer seen than ``Total``, else a full page."""
+    link = reply.headers.get("Link")
+    if link is not None:
+        return any(_NEXT_LINK.search(part) for part in link.split(","))
+    total = reply.headers.get("Total", "").strip()
+    if total.isdigit():
+        return seen < int(total)
+    return count >= PER_PAGE
+
+
+def exchange_token(
+    login_url: str,
+    form: dict[str, str],
+    *,
+    policy: RetryPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> dict[str, Any]:
+    """``POST /oauth/token``; the token answer, or RemoteRejectedCredentials (``invalid_grant``)."""
+    secrets = tuple(
+        value for key, value in form.items()
+        if key in {"client_secret", "code", "refresh_token"} and isinstance(value, str)
+    )
+    with HttpClient(
+        system=SYSTEM, label=LABEL, base_url=login_url, headers={"Accept": "application/json"},
+        secrets=secrets, policy=policy, transport=transport,
+    ) as http:
+        reply = http.request("POST", "/oauth/token", data=form)
+        if reply.status in (400, 401):
+            body = reply.body if isinstance(reply.body, dict) else {}
+            code = body.get("error")
+            if reply.status == 401 or code in {"invalid_grant", "invalid_client",
+                                               "unauthorized_client"}:
+                said = _oauth_words(body) or (code if isinstance(code, str) else None)
+                detail = f": {http.clean(said)}" if said else ""
+                raise RemoteRejectedCredentials(
+                    f"Procore rejected the credentials{detail}", system=SYSTEM, status=reply.status
+                )
+        http.check(reply, _oauth_words)
+        shape = Shape(lambda detail: http.protocol_error(reply, detail))
+        body = shape.mapping(reply.body, "the token answer")
+        token = {
+            "access_token": shape.req_text(body, "access_token"),
+            "token_type": shape.req_text(body, "token_type"),
+            "expires_in": shape.integer(body, "expires_in", optional=True),
+            "refresh_token": shape.text(body, "refresh_token", optional=True),
+            "created_at": shape.integer(body, "created_at", optional=True),
+        }
+        if str(token["token_type"]).lower() != "bearer":
+            raise shape.fail("token_type should be bearer")
+        return token
+
+
+def _oauth_words(body: Any) -> str | None:
+    return remote_words(body.get("error_description")) if isinstance(body, dict) else None

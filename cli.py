@@ -306,6 +306,36 @@ def list_(
 
 
 @app.command()
+def login(
+    client_credentials: bool = typer.Option(False, "--client-credentials",
+                                            help="Use the client-credentials grant (no browser)."),
+    code: str | None = typer.Option(None, "--code", metavar="CODE", help="The authorization "
+                                    "code (asked for when not given)."),
+) -> None:
+    """Store Procore credentials (OAuth authorization code or client credentials), mode 0600."""
+    with _guard():
+        from engine.login import login as run_login
+
+        def ask_code(url: str) -> str:
+            _stderr(f"Open this address, sign in to Procore and allow relink:\n\n  {url}\n")
+            return str(typer.prompt("Authorization code", err=True))
+
+        doc = run_login(
+            OPTIONS.settings(), client_credentials=client_credentials, code=code,
+            ask_code=ask_code,
+            ask_secret=lambda: str(typer.prompt("Procore client secret", hide_input=True,
+                                                err=True)),
+        )
+        if OPTIONS.json:
+            _emit_json(doc)
+            return
+        who = f"{doc['name']} <{doc['login']}>" if doc["login"] else "Procore"
+        print(f"Logged in to {who}; credentials stored in {doc['credentials_file']} (mode 0600).")
+        if doc.get("warning"):
+            _stderr(f"Warning: could not read the user behind the token: {doc['warning']}")
+
+
+@app.command()
 def whoami(
     project: int | None = typer.Option(None, "--project", help="Also read this project's levels."),
 ) -> None:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from engine.credentials import erp_token, procore_token
+from engine.credentials import erp_token, procore_credentials
 from engine.db import Database
 from engine.errors import UsageError
 from engine.remotes import Remotes
@@ -23,6 +23,9 @@ def retry_policy(settings: Settings) -> Any:
         read_timeout=settings.read_timeout,
         attempts=settings.max_attempts,
         max_wait=settings.max_wait,
+        backoff_initial=settings.backoff_initial,
+        backoff_max=settings.backoff_max,
+        pace_below=settings.pace_below,
     )
 
 
@@ -33,16 +36,17 @@ def connect_remotes(
     from integrations.factory import connect
 
     env = os.environ if env is None else env
+    retry = retry_policy(settings)
     try:
         procore, erp = connect(
             procore_url=settings.procore_url,
-            token=procore_token(env),
+            token=procore_credentials(settings, env, policy=retry, transport=transport),
             company_id=settings.require_company(),
             erp_product=settings.erp,
             erp_url=settings.erp_url or _default_erp_url(settings.erp),
             erp_token=erp_token(env),
             erp_company=settings.erp_company,
-            policy=retry_policy(settings),
+            policy=retry,
             transport=transport,
         )
     except ValueError as exc:  # unknown ERP product, missing realm or tenant

@@ -195,7 +195,7 @@ class Attempt:
             self.refuse(exc.message, style=exc.style)
         except RemoteRejectedCredentials as exc:
             self.refuse(
-                f"Refused: {self._system(exc)} rejected the credentials ({exc.message}).",
+                f"Refused: {exc.message}.",
                 error=CredentialsRejected,
             )
         except (RemoteRefused, RemoteNotFound) as exc:
@@ -219,8 +219,14 @@ class Attempt:
 
     # results -------------------------------------------------------------------------------
 
-    def result(self, outcome: str, message: str) -> dict[str, Any]:
-        if self.instance is not None:
+    def result(
+        self, outcome: str, message: str, *, written: Instance | None = None
+    ) -> dict[str, Any]:
+        """The outcome with the instance as stored: ``written`` by the caller's last
+        transaction, else read again."""
+        if written is not None:
+            self.instance = written
+        elif self.instance is not None:
             self.instance = self.service._reload(self.instance.id)
         return self._outcome_view(outcome, message) | {"style": self.style}
 

@@ -66,6 +66,9 @@ class WorkflowMachine:
             name=definition.name,
         )
         self._order = [step.name for step in definition.steps]
+        # (state, step) -> destination, learnt from the machine's first successful decision;
+        # later ones only re-check the guard (the same one the machine runs)
+        self._destinations: dict[tuple[str, str], str] = {}
 
     def next_steps(self, state: str) -> list[str]:
         """The steps allowed from ``state``, in definition order."""
@@ -75,6 +78,11 @@ class WorkflowMachine:
         self, state: str, step: str, requirement: Requirement, granted: Mapping[str, Any]
     ) -> str:
         """The state ``step`` leads to from ``state``; raises OutOfOrder or NotPermitted."""
+        known = self._destinations.get((state, step))
+        if known is not None:
+            if gaps := requirement.missing(granted):
+                raise NotPermitted(gaps)
+            return known
         token = _Token()
         self._machine.add_model(token, initial=state)
         try:
@@ -83,6 +91,7 @@ class WorkflowMachine:
             raise OutOfOrder(step) from exc
         finally:
             self._machine.remove_model(token)
+        self._destinations[(state, step)] = token.state
         return token.state
 
     def diagram(self, fmt: str = "mermaid") -> str:
@@ -111,7 +120,7 @@ class WorkflowMachine:
             for state in self.definition.states
             if state in self.definition.finals
         )
-        return str(graph.draw(None)).rstrip("\n") + "\n" + finals
+        return str(graph.draw(None)).rstrip("\n") + "\n" + finals.rstrip("\n")
 
 
 @cache

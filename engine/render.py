@@ -98,6 +98,28 @@ def identity(console: Console, doc: dict[str, Any]) -> None:
     console.print(f"company {doc['company_id']}, ERP {doc.get('erp') or 'not configured'}")
     for name, value in doc["permissions"].items():
         console.print(f"  {name.replace('_', ' ')}: {value}")
+    if not doc.get("steps"):
+        return
+    table = Table(title="What relink checks", title_justify="left")
+    for column in ("step", "requires", "you"):
+        table.add_column(column, overflow="fold")
+    for step in doc["steps"]:
+        needs = step["requires"]
+        parts = []
+        if needs["commitments"]:
+            parts.append(f"Commitments {'/'.join(needs['commitments'])}")
+        if needs["erp_integrations"]:
+            parts.append(f"ERP Integrations {'/'.join(needs['erp_integrations'])}")
+        if needs["can_push_to_accounting"]:
+            parts.append("Can Push to Accounting")
+        if step["allowed"] is None:
+            verdict = Text("give --project to check", style="dim")
+        elif step["allowed"]:
+            verdict = Text("allowed", style="green")
+        else:
+            verdict = Text("not allowed: lacks " + "; ".join(step["missing"]), style="yellow")
+        table.add_row(step["step"], "; ".join(parts) or "—", verdict)
+    console.print(table)
 
 
 def definition(console: Console, doc: dict[str, Any]) -> None:

@@ -41,6 +41,17 @@ KEYS: dict[tuple[str, str], tuple[str | None, type]] = {
     ("http", "read_timeout"): ("RELINK_HTTP_READ_TIMEOUT", float),
     ("http", "max_attempts"): ("RELINK_HTTP_MAX_ATTEMPTS", int),
     ("http", "max_wait"): ("RELINK_HTTP_MAX_WAIT", float),
+    ("http", "backoff_initial"): ("RELINK_HTTP_BACKOFF_INITIAL", float),
+    ("http", "backoff_max"): ("RELINK_HTTP_BACKOFF_MAX", float),
+    ("http", "pace_below"): ("RELINK_HTTP_PACE_BELOW", int),
+}
+# Secrets never go into relink.toml: these keys are refused with a pointer to the right place.
+SECRET_KEYS = {
+    ("procore", "token"): "RELINK_PROCORE_TOKEN or `relink login`",
+    ("procore", "access_token"): "RELINK_PROCORE_TOKEN or `relink login`",
+    ("procore", "refresh_token"): "`relink login`",
+    ("procore", "client_secret"): "RELINK_PROCORE_CLIENT_SECRET or the `relink login` prompt",
+    ("erp", "token"): "RELINK_ERP_TOKEN",
 }
 DEFAULTS: dict[tuple[str, str], Any] = {
     ("procore", "api_url"): "https://api.procore.com",
@@ -49,6 +60,9 @@ DEFAULTS: dict[tuple[str, str], Any] = {
     ("http", "read_timeout"): 10.0,
     ("http", "max_attempts"): 4,
     ("http", "max_wait"): 60.0,
+    ("http", "backoff_initial"): 0.2,
+    ("http", "backoff_max"): 5.0,
+    ("http", "pace_below"): 10,
 }
 
 
@@ -84,6 +98,9 @@ class Settings:
     read_timeout: float
     max_attempts: int
     max_wait: float
+    backoff_initial: float = 0.2
+    backoff_max: float = 5.0
+    pace_below: int = 10
     policy: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: Path | None = None
 
@@ -131,6 +148,12 @@ def load_settings(
     where = str(path) if path else "config"
     policy = _policy(raw.pop("policy", {}), where)
     for section, table in raw.items():
+        for key in table if isinstance(table, dict) else ():
+            if (section, key) in SECRET_KEYS:
+                raise UsageError(
+                    f"{where}: {section}.{key} is a secret and does not belong in the config file;"
+                    f" use {SECRET_KEYS[(section, key)]}"
+                )
         if not isinstance(table, dict) or not all((section, k) in KEYS for k in table):
             bad = (
                 section
@@ -139,23 +162,33 @@ def load_settings(
             )
             raise UsageError(f"{where}: unknown setting {bad!r}")
     values: dict[tuple[str, str], Any] = {}
+    origins: dict[tuple[str, str], str] = {}  # where each value came from, for messages
     for (section, key), (variable, kind) in KEYS.items():
         value = DEFAULTS.get((section, key))
+        origins[(section, key)] = f"{section}.{key}"
         if key in raw.get(section, {}):
-            value = _coerce(raw[section][key], kind, f"{where}: {section}.{key}")
+            origins[(section, key)] = f"{where}: {section}.{key}"
+            value = _coerce(raw[section][key], kind, origins[(section, key)])
         if variable and env.get(variable):
+            origins[(section, key)] = variable
             value = _coerce(env[variable], kind, variable)
         values[(section, key)] = value
     if db:
         values[("database", "url")] = db
     erp = values[("erp", "product")]
     if erp is not None and erp not in ERP_PRODUCTS:
-        raise UsageError(f"unknown ERP product {erp!r}: use one of {', '.join(ERP_PRODUCTS)}")
+        raise UsageError(
+            f"{origins[('erp', 'product')]}: unknown ERP product {erp!r}:"
+            f" use one of {', '.join(ERP_PRODUCTS)}"
+        )
     for key in ("connect_timeout", "read_timeout", "max_wait"):
         if values[("http", key)] <= 0:
-            raise UsageError(f"http.{key} must be greater than 0")
+            raise UsageError(f"{origins[('http', key)]} must be greater than 0")
+    for key in ("backoff_initial", "backoff_max", "pace_below"):
+        if values[("http", key)] < 0:
+            raise UsageError(f"{origins[('http', key)]} must not be negative")
     if not 1 <= values[("http", "max_attempts")] <= 20:
-        raise UsageError("http.max_attempts must be between 1 and 20")
+        raise UsageError(f"{origins[('http', 'max_attempts')]} must be between 1 and 20")
     return Settings(
         database_url=values[("database", "url")] or default_database_url(),
         procore_url=values[("procore", "api_url")].rstrip("/"),
@@ -169,6 +202,9 @@ def load_settings(
         read_timeout=values[("http", "read_timeout")],
         max_attempts=values[("http", "max_attempts")],
         max_wait=values[("http", "max_wait")],
+        backoff_initial=values[("http", "backoff_initial")],
+        backoff_max=values[("http", "backoff_max")],
+        pace_below=values[("http", "pace_below")],
         policy=policy,
         config_file=path,
     )
@@ -195,6 +231,9 @@ def _coerce(value: Any, kind: type, origin: str) -> Any:
 
 
 def _policy(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+    """``[policy.<step>]`` tables: each replaces that step's whole default requirement."""
+    from workflows.definition import Requirement
+
     if not isinstance(raw, dict):
         raise UsageError(f"{where}: [policy] must be a table of steps")
     for step, rule in raw.items():
@@ -202,4 +241,8 @@ def _policy(raw: Any, where: str) -> dict[str, dict[str, Any]]:
             raise UsageError(f"{where}: policy for unknown step {step!r}")
         if not isinstance(rule, dict):
             raise UsageError(f"{where}: [policy.{step}] must be a table")
+        try:
+            Requirement.parse(rule)
+        except ValueError as exc:
+            raise UsageError(f"{where}: [policy.{step}]: {exc}") from exc
     return raw

@@ -12,6 +12,7 @@ from integrations.procore import ProcoreClient
 if TYPE_CHECKING:
     import httpx
 
+    from integrations.auth import TokenSource
     from integrations.base import ERPConnector, ProcoreAPI
     from integrations.http import RetryPolicy
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 def connect(
     *,
     procore_url: str,
-    token: str,
+    token: str | TokenSource,
     company_id: int,
     erp_product: str | None,
     erp_url: str | None,

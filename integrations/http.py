@@ -120,6 +120,7 @@ class HttpClient:
         secrets: tuple[str, ...] = (),
         policy: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.system = system
         self.label = label
@@ -135,6 +136,7 @@ class HttpClient:
                     pool=p.connect_timeout,
                 ),
                 transport=transport,
+                auth=auth,
                 follow_redirects=False,
             )
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
@@ -221,6 +223,9 @@ class HttpClient:
             self._pacer.after_answer(None)
             self._record(request, None, None)
             raise self._transport_failure(exc, where, safe) from exc
+        except BaseException:  # e.g. the auth flow could not renew the token: nothing was answered
+            self._pacer.after_answer(None)
+            raise
         try:
             raw = self._read(response, where, safe)
         finally:

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from integrations.auth import RenewingBearer, TokenSource
 from integrations.errors import RemoteRefused, RemoteRejectedCredentials
 from integrations.http import HttpClient, Reply, RetryPolicy
 from integrations.models import Call, Requisition, User
@@ -31,21 +32,26 @@ class ProcoreClient:
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | TokenSource,
         company_id: int,
         *,
         policy: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``token``: a bearer token, or a source that renews it (see :mod:`integrations.auth`)."""
         self.company_id = company_id
+        headers = {"Accept": "application/json"}
+        if isinstance(token, str):
+            headers["Authorization"] = f"Bearer {token}"
         self._http = HttpClient(
             system=SYSTEM,
             label=LABEL,
             base_url=base_url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            secrets=(token,),
+            headers=headers,
+            secrets=(token,) if isinstance(token, str) else (),
             policy=policy,
             transport=transport,
+            auth=None if isinstance(token, str) else RenewingBearer(token),
         )
         self._company = {"Procore-Company-Id": str(company_id)}
 

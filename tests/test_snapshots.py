@@ -15,6 +15,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from tests.conftest import Relink, Sandbox
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+KEY = re.compile(r"\b[0-9a-f]{32}\b")
 
 
 @pytest.fixture(name="db_url")
@@ -51,6 +52,8 @@ def mask(entry: dict[str, Any], ids: dict[Any, str]) -> dict[str, Any]:
             return "<id>"
         if isinstance(value, str) and HEX64.match(value):
             return ids.setdefault(value, f"<hash {len(ids) + 1}>")
+        if isinstance(value, str):
+            return KEY.sub("<key>", value)
         return value
 
     masked = walk(entry)

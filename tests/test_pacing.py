@@ -1,0 +1,70 @@
+"""Pacing from the X-Rate-Limit-* headers: a run that needs more calls than one rate-limit window
+allows gets no 429 at all, and does not sleep longer than the limit requires (+25%)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from engine.app import correction_service
+from engine.settings import load_settings
+from integrations.sandbox.server import SandboxServer
+
+# 30 calls per 3-second window for Procore and, separately, for the ERP: 10 calls a second.
+# The run below makes about 34 Procore and 50 ERP calls, so both need pacing (a client that
+# bursts gets 429s), while what the limit requires stays a few seconds.
+WINDOW_CALLS, WINDOW_SECONDS = 30, 3.0
+INVOICES = range(9200, 9210)  # start + delete-in-erp + unlink on each: 30 steps
+
+
+@pytest.fixture(name="limited_sandbox")
+def fixture_limited_sandbox() -> Iterator[SandboxServer]:
+    """A sandbox of this test's own, rate-limited to WINDOW_CALLS per WINDOW_SECONDS."""
+    with SandboxServer(rate_limit=(WINDOW_CALLS, WINDOW_SECONDS)) as server:
+        yield server
+
+
+def required_seconds(calls: int) -> float:
+    """What the limit requires for ``calls`` at its allowed rate (the P4 bound of targets.md)."""
+    return calls / (WINDOW_CALLS / WINDOW_SECONDS)
+
+
+def burst_minimum_seconds(calls: int) -> float:
+    """The least any client can take: all it may send at each window start, none in between."""
+    return (math.ceil(calls / WINDOW_CALLS) - 1) * WINDOW_SECONDS
+
+
+def test_thirty_paced_steps_get_no_429_and_do_not_oversleep(
+    sqlite_url: str, limited_sandbox: SandboxServer
+) -> None:
+    """30 steps through the service layer: zero 429 answers in the sandbox's call log, and a
+    wall time within 1.25x of what the configured limit requires for the calls made."""
+    env = {**limited_sandbox.env(), "RELINK_PROCORE_TOKEN": "sandbox-ana",
+           "RELINK_DATABASE_URL": sqlite_url, "RELINK_CONFIG": ""}
+    service = correction_service(load_settings(env=env), env)
+    outcomes: list[str] = []
+    started = time.perf_counter()
+    try:
+        for invoice in INVOICES:
+            doc = service.start(invoice, 102, "pacing")
+            outcomes.append(doc["outcome"])
+            for step in ("delete-in-erp", "unlink"):
+                outcomes.append(service.advance(doc["id"], step)["outcome"])
+    finally:
+        service.close()
+    elapsed = time.perf_counter() - started
+    assert outcomes == ["succeeded"] * 30
+
+    calls: list[dict[str, Any]] = httpx.get(f"{limited_sandbox.url}/_sandbox/calls").json()
+    assert [c for c in calls if c["status"] == 429] == []
+    per_system = Counter("erp" if c["path"].startswith("/erp") else "procore" for c in calls)
+    busiest = max(per_system.values())
+    assert min(per_system.values()) > WINDOW_CALLS, per_system  # both systems needed pacing
+    assert elapsed >= burst_minimum_seconds(busiest)  # (faster would have meant 429s)
+    assert elapsed <= 1.25 * required_seconds(busiest), (elapsed, per_system)

@@ -32,6 +32,11 @@ class RelinkGroup(TyperGroup):
         except typer.Abort:
             _stderr("Aborted.")
             code = 130
+        except BrokenPipeError:  # e.g. `relink audit export ... | head`: the reader left
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 0
         except typer.TyperException as exc:  # click's usage errors, as vendored by Typer
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
             _stderr(f"Error: {_safe(message)}")
@@ -184,7 +189,8 @@ class _Guard:
         return None
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or isinstance(exc, (typer.Exit, typer.TyperException, KeyboardInterrupt)):
+        passing = (typer.Exit, typer.TyperException, KeyboardInterrupt, BrokenPipeError)
+        if exc is None or isinstance(exc, passing):
             return False
         if isinstance(exc, Exception):
             _fail(exc)
@@ -490,7 +496,7 @@ def audit_log(
                 return
             entries = service.entries(filters, limit=limit)
             if fmt in ("json", "table"):
-                _emit_json({"entries": list(entries)})
+                _stream_json_entries(entries)
             else:
                 from audit.export import write_csv, write_jsonl
 
@@ -588,6 +594,16 @@ def audit_export(
             service.close()
         if out is not None:
             _stderr(f"Exported {count} entries to {out}.")
+
+
+def _stream_json_entries(entries: Any) -> None:
+    """``{"entries": [...]}`` written entry by entry, so memory stays flat."""
+    import json
+
+    sys.stdout.write('{"entries": [')
+    for index, entry in enumerate(entries):
+        sys.stdout.write((", " if index else "") + json.dumps(entry, ensure_ascii=False))
+    sys.stdout.write("]}\n")
 
 
 def _audit_service() -> Any:

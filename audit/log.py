@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,14 @@ _HEAD_FOR_UPDATE = sa.select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1).with
 _HEAD = sa.select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)
 _INSERT = ENTRY.insert()
 _MOVE_HEAD = HEAD.update().where(HEAD.c.id == 1)
+# PostgreSQL: the insert and the head's move in one statement (one round trip), the head already
+# locked by _HEAD_FOR_UPDATE; the head takes the new entry's ``seq`` and ``hash`` parameters
+_INSERT_AND_MOVE_HEAD = (
+    HEAD.update()
+    .where(HEAD.c.id == 1)
+    .values(seq=sa.bindparam("seq"), hash=sa.bindparam("hash"))
+    .add_cte(ENTRY.insert().values({c.name: sa.bindparam(c.name) for c in ENTRY.c}).cte("entry"))
+)
 
 
 class AuditLog:
@@ -30,6 +38,7 @@ class AuditLog:
 
     def __init__(self, *, dialect: str, clock: Callable[[], str] = utc_now) -> None:
         self._head = _HEAD_FOR_UPDATE if dialect == "postgresql" else _HEAD
+        self._combined = dialect == "postgresql"
         self._clock = clock
 
     def append(self, conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
@@ -46,8 +55,12 @@ class AuditLog:
         entry["prev_hash"] = head.hash
         entry["evidence"] = fields.get("evidence") or {}
         entry["hash"] = entry_hash(entry)
-        conn.execute(_INSERT, {**entry, "evidence": evidence_text(entry["evidence"])})
-        conn.execute(_MOVE_HEAD, {"seq": entry["seq"], "hash": entry["hash"]})
+        row = {**entry, "evidence": evidence_text(entry["evidence"])}
+        if self._combined:
+            conn.execute(_INSERT_AND_MOVE_HEAD, row)
+        else:
+            conn.execute(_INSERT, row)
+            conn.execute(_MOVE_HEAD, {"seq": entry["seq"], "hash": entry["hash"]})
         return entry
 
 
@@ -83,6 +96,7 @@ class Filters:
 
 
 _COLUMNS = tuple(ENTRY.c[name] for name in FIELDS)
+_BY_TIME = (ENTRY.c.recorded_at, ENTRY.c.seq)
 
 
 def rows(
@@ -91,17 +105,20 @@ def rows(
     *,
     limit: int | None = None,
     newest_first: bool = False,
-    batch: int = 2000,
-) -> Iterator[tuple[Any, ...]]:
+    batch: int = 5_000,
+) -> Generator[tuple[Any, ...], None, None]:
     """Stored rows matching ``filters`` as tuples in :data:`FIELDS` order (``evidence`` still
-    JSON text), in seq order or newest first.
+    JSON text), oldest first or newest first: in seq order, or with a time window in
+    ``recorded_at`` order, seq breaking ties (the same order unless a clock stepped back; it
+    lets both databases walk the ``recorded_at`` index instead of scanning by seq).
 
     Streamed: SQLite steps its cursor, PostgreSQL reads through a server-side cursor; either
     way ``batch`` rows at a time are held, however long the log. Close the iterator (or
     exhaust it) before the transaction ends.
     """
     statement = sa.select(*_COLUMNS).where(*filters.clauses())
-    statement = statement.order_by(ENTRY.c.seq.desc() if newest_first else ENTRY.c.seq)
+    keys = (ENTRY.c.seq,) if filters.since is None and filters.until is None else _BY_TIME
+    statement = statement.order_by(*(key.desc() if newest_first else key for key in keys))
     if limit is not None:
         statement = statement.limit(limit)
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(statement)
@@ -118,7 +135,7 @@ def query(
     *,
     limit: int | None = None,
     newest_first: bool = False,
-    batch: int = 2000,
+    batch: int = 5_000,
 ) -> Iterator[dict[str, Any]]:
     """Entries matching ``filters`` in seq order (or newest first), streamed in batches."""
     loads = json.loads
@@ -129,9 +146,13 @@ def query(
         yield entry
 
 
-def head(conn: Connection) -> dict[str, Any]:
-    """The head row: this log's random ``log_id`` and the ``seq`` and ``hash`` of its last entry."""
-    row = conn.execute(sa.select(HEAD).where(HEAD.c.id == 1)).one()
+def head(conn: Connection, *, for_update: bool = False) -> dict[str, Any]:
+    """The head row: this log's random ``log_id`` and the ``seq`` and ``hash`` of its last entry
+    (``for_update``: locked until the transaction ends, as appends lock it, on PostgreSQL)."""
+    statement = sa.select(HEAD).where(HEAD.c.id == 1)
+    if for_update and conn.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    row = conn.execute(statement).one()
     return {"log_id": row.log_id, "seq": row.seq, "hash": row.hash}
 
 

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,7 +32,6 @@ from audit.verify import verify_rows
 from engine.db import Database
 from engine.errors import IntegrityError, UsageError
 
-Writer = Callable[[Iterable[dict[str, Any]], IO[str]], int]
 FORMATS = ("jsonl", "csv", "ocsf")
 LOG_WORKFLOW = "audit"  # the ``workflow`` of log-level entries (``workflow_id`` null)
 
@@ -74,6 +73,7 @@ class AuditService:
         """
         signed = _checked(checkpoint, public_key) if checkpoint is not None else None
         with self.db.read() as conn:
+            _one_snapshot(conn)
             recorded = head(conn)
             if signed is not None and signed["log_id"] != recorded["log_id"]:
                 raise IntegrityError(
@@ -125,7 +125,7 @@ class AuditService:
             _check_target(out)
         signed_at = self._clock()
         with self.db.write() as conn:
-            recorded = head(conn)
+            recorded = head(conn, for_update=True)
             _check_head(conn, recorded)
             entry = AuditLog(dialect=self.db.dialect, clock=lambda: signed_at).append(
                 conn, _checkpoint_fields(key.public_key(), recorded["seq"] + 1)
@@ -136,22 +136,38 @@ class AuditService:
         )
         if out is not None:
             text = json.dumps(document, indent=2) + "\n"
-            _write_atomically(out, lambda stream: stream.write(text))
+            _write_atomically(out, lambda stream: stream.write(text), durable=True)
         return document
 
     # export --------------------------------------------------------------------------------
 
     def export(self, filters: Filters, fmt: str, out: Path | None = None) -> int:
-        """Stream matching entries as ``fmt`` to ``out`` (written atomically) or stdout."""
-        writer = _writer(fmt)
+        """Stream matching entries as ``fmt`` to ``out`` (written atomically) or stdout.
+
+        ``jsonl`` and ``csv`` are written from the stored rows (evidence spliced in as stored);
+        ``ocsf`` from parsed entries.
+        """
+        write = self._export_writer(filters, fmt)
         if out is None:
-            return writer(self.entries(filters), sys.stdout)
+            return write(sys.stdout)
         _check_target(out)
         counted: list[int] = []
-        _write_atomically(
-            out, lambda stream: counted.append(writer(self.entries(filters), stream))
-        )
+        _write_atomically(out, lambda stream: counted.append(write(stream)))
         return counted[0]
+
+    def _export_writer(self, filters: Filters, fmt: str) -> Callable[[IO[str]], int]:
+        from audit.export import write_csv_rows, write_jsonl_rows, write_ocsf
+
+        if fmt == "ocsf":
+            return lambda stream: write_ocsf(self.entries(filters), stream)
+        by_rows = {"jsonl": write_jsonl_rows, "csv": write_csv_rows}.get(fmt)
+        if by_rows is None:
+            raise UsageError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
+        return lambda stream: by_rows(self._rows(filters), stream)
+
+    def _rows(self, filters: Filters) -> Iterator[tuple[Any, ...]]:
+        with self.db.read() as conn, contextlib.closing(rows(conn, filters)) as stored:
+            yield from stored
 
 
 # helpers -------------------------------------------------------------------------------------
@@ -186,15 +202,27 @@ def _match(signed: dict[str, Any], last_seq: int, stored_hash: str | None) -> No
         )
 
 
+def _one_snapshot(conn: Any) -> None:
+    """Make every statement of this read transaction see the same snapshot. SQLite's read
+    transactions already do; PostgreSQL's default (READ COMMITTED) would let an append that
+    commits between reading the head and walking the chain look like tampering."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+
 def _check_head(conn: Any, recorded: dict[str, Any]) -> None:
     """Refuse to sign a head that is not the log's last entry (a cut or grown tail)."""
     seq = recorded["seq"]
-    last = hash_at(conn, seq) if seq else None
-    if last != (recorded["hash"] if seq else None) or hash_at(conn, seq + 1) is not None:
-        raise IntegrityError(
-            f"audit log verification failed at seq {seq if last != recorded['hash'] else seq + 1}:"
-            f" the head (seq {seq}) is not the log's last entry; run `relink audit verify`"
-        )
+    if seq and hash_at(conn, seq) != recorded["hash"]:
+        bad = seq
+    elif hash_at(conn, seq + 1) is not None:
+        bad = seq + 1
+    else:
+        return
+    raise IntegrityError(
+        f"audit log verification failed at seq {bad}: the head (seq {seq}) is not the log's"
+        " last entry; run `relink audit verify`"
+    )
 
 
 def _checkpoint_fields(public_key: Any, seq: int) -> dict[str, Any]:
@@ -213,15 +241,6 @@ def _checkpoint_fields(public_key: Any, seq: int) -> dict[str, Any]:
     }
 
 
-def _writer(fmt: str) -> Writer:
-    from audit.export import write_csv, write_jsonl, write_ocsf
-
-    writers: dict[str, Writer] = {"jsonl": write_jsonl, "csv": write_csv, "ocsf": write_ocsf}
-    if fmt not in writers:
-        raise UsageError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
-    return writers[fmt]
-
-
 def _check_target(out: Path) -> None:
     if out.is_dir():
         raise UsageError(f"{out} is a directory")
@@ -229,8 +248,12 @@ def _check_target(out: Path) -> None:
         raise UsageError(f"{out.parent} does not exist")
 
 
-def _write_atomically(out: Path, write: Callable[[IO[str]], Any]) -> None:
-    """Run ``write`` on a temporary file next to ``out``, then rename it to ``out``."""
+def _write_atomically(
+    out: Path, write: Callable[[IO[str]], Any], *, durable: bool = False
+) -> None:
+    """Run ``write`` on a temporary file next to ``out``, then rename it to ``out``: readers
+    see the old file or the whole new one, never a half-written one. The file is created
+    readable by its owner only (mode 0600); ``durable`` also syncs it to disk first."""
     try:
         fd, temp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     except OSError as exc:
@@ -238,6 +261,9 @@ def _write_atomically(out: Path, write: Callable[[IO[str]], Any]) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
             write(stream)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
         os.replace(temp, out)
     except OSError as exc:
         with contextlib.suppress(OSError):

@@ -1,0 +1,118 @@
+"""Building and tampering with audit logs in the audit tests (databases come from the
+``db_url`` fixture of conftest.py: a SQLite file, or a PostgreSQL schema of its own)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+
+from audit.log import AuditLog
+from engine.db import Database
+
+POSTGRES_ENV = "RELINK_TEST_POSTGRES_URL"
+WORKFLOW = "subcontractor-invoice"
+ACTORS = [
+    (7001, "dana.whitfield@harborbuild.example", "Dana Whitfield"),
+    (7002, "luis.ortega@harborbuild.example", "Luis Ortega"),
+]
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL server of the tests, as a libpq URL, or None when unset."""
+    url = os.environ.get(POSTGRES_ENV)
+    return url.replace("postgresql+psycopg://", "postgresql://", 1) if url else None
+
+
+@contextlib.contextmanager
+def opened(url: str) -> Iterator[Database]:
+    """The relink database at ``url`` (already initialised), disposed of afterwards."""
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+class Raw:
+    """A raw DB-API connection (sqlite3 or psycopg), autocommitting, for tampering."""
+
+    def __init__(self, db: Database) -> None:
+        self.dialect = db.dialect
+        if db.dialect == "sqlite":
+            self.conn: Any = sqlite3.connect(db.engine.url.database, isolation_level=None)
+        else:
+            url = db.engine.url.set(drivername="postgresql")
+            self.conn = psycopg.connect(url.render_as_string(hide_password=False),
+                                        autocommit=True)
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if self.dialect == "postgresql":
+            sql = sql.replace("?", "%s")
+        cursor = self.conn.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+
+    def drop_triggers(self) -> None:
+        if self.dialect == "sqlite":
+            self.execute("DROP TRIGGER audit_entry_no_update")
+            self.execute("DROP TRIGGER audit_entry_no_delete")
+        else:
+            self.execute("DROP TRIGGER audit_entry_no_update_delete ON audit_entry")
+            self.execute("DROP TRIGGER audit_entry_no_truncate ON audit_entry")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def correction(workflow_id: int, invoice_id: int, project_id: int, actor: int = 0,
+               reason: str = "Wrong retainage on line 3") -> list[dict[str, Any]]:
+    """The entries of one correction: a start, an ERP deletion in two phases, a refused
+    delete-in-procore, then the unlink."""
+    actor_id, login, name = ACTORS[actor % len(ACTORS)]
+    base = {
+        "workflow_id": workflow_id, "workflow": WORKFLOW, "workflow_version": 1,
+        "company_id": 4021, "project_id": project_id, "invoice_id": invoice_id,
+        "erp_bill_id": str(180 + workflow_id), "actor_id": actor_id, "actor_login": login,
+        "actor_name": name, "reason": reason,
+    }
+    before = {"invoice_number": f"INV-{invoice_id}", "total": "18250.00", "retainage": "912.50"}
+    steps = [
+        ("start", None, "Exported", "succeeded", f"Correction {workflow_id} started",
+         {"permissions": {"invoices": "admin"}, "before": before}),
+        ("delete-in-erp", "Exported", "Exported", "in_flight", "Deleting the bill in the ERP",
+         {"idempotency_key": f"k-{workflow_id}-1"}),
+        ("delete-in-erp", "Exported", "DeletedInErp", "succeeded", "Deleted in the ERP",
+         {"calls": [{"method": "DELETE", "status": 200, "request_id": f"r-{workflow_id}"}],
+          "erp_reply": {"Id": str(180 + workflow_id), "status": "Deleted"}}),
+        ("delete-in-procore", "DeletedInErp", "DeletedInErp", "refused",
+         "Refused: delete-in-procore is not allowed in state DeletedInErp. Next: unlink.", {}),
+        ("unlink", "DeletedInErp", "Unlinked", "succeeded", "Successfully Unlinked",
+         {"after": before | {"origin_id": None}}),
+    ]
+    return [
+        base | {"action": action, "from_state": src, "to_state": dst, "outcome": outcome,
+                "message": message, "evidence": evidence}
+        for action, src, dst, outcome, message, evidence in steps
+    ]
+
+
+def append(db: Database, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Append ``entries``, each in its own write transaction as the engine does."""
+    log = AuditLog(dialect=db.dialect)
+    written = []
+    for fields in entries:
+        with db.write() as conn:
+            written.append(log.append(conn, fields))
+    return written
+
+
+def build_log(db: Database, corrections: int = 3) -> list[dict[str, Any]]:
+    """A log of ``corrections`` corrections (5 entries each) on invoices 9001, 9002, ..."""
+    entries: list[dict[str, Any]] = []
+    for n in range(1, corrections + 1):
+        entries += correction(n, 9000 + n, 101 + n % 2, actor=n)
+    return append(db, entries)

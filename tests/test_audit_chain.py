@@ -1,0 +1,170 @@
+"""The chain can be re-verified from a JSONL export by anyone, with nothing but spec/audit.md:
+an independent verifier agrees with ``AuditService.verify``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import engine.reviews
+from audit.checkpoint import generate_keypair
+from audit.log import Filters
+from engine.db import Database
+from engine.errors import IntegrityError
+from engine.reviews import AuditService
+from tests.audit_support import Raw, append, build_log, correction, opened
+
+# The independent verifier ---------------------------------------------------------------------
+# Written from spec/audit.md alone: rfc8785, hashlib and json, nothing from relink.
+
+SPEC_FIELDS = {
+    "seq", "recorded_at", "workflow_id", "workflow", "workflow_version", "company_id",
+    "project_id", "invoice_id", "erp_bill_id", "actor_id", "actor_login", "actor_name",
+    "action", "from_state", "to_state", "outcome", "message", "reason", "evidence",
+    "prev_hash", "hash",
+}
+
+
+def independent_verify(lines: list[str]) -> tuple[int, str]:
+    """(last seq, last hash) of a JSONL export; AssertionError names the first bad seq."""
+    expected_prev, expected_seq = "0" * 64, 1
+    for line in lines:
+        entry = json.loads(line)
+        seq = entry.get("seq")
+        assert set(entry) == SPEC_FIELDS, f"seq {seq}: fields {sorted(set(entry) ^ SPEC_FIELDS)}"
+        assert seq == expected_seq, f"seq {expected_seq}: found seq {seq}"
+        assert entry["prev_hash"] == expected_prev, f"seq {seq}: prev_hash breaks the chain"
+        body = {key: value for key, value in entry.items() if key != "hash"}
+        digest = hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+        assert digest == entry["hash"], f"seq {seq}: hash does not match the content"
+        expected_prev, expected_seq = entry["hash"], seq + 1
+    return expected_seq - 1, expected_prev
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(name="db")
+def fixture_db(db_url: str) -> Iterator[Database]:
+    with opened(db_url) as db:
+        yield db
+
+
+def export_lines(service: AuditService, folder: Path) -> list[str]:
+    out = folder / "audit.jsonl"
+    service.export(Filters(), "jsonl", out)
+    return out.read_text(encoding="utf-8").splitlines()
+
+
+def test_independent_verifier_agrees_with_relink(
+    db: Database, tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    """Recomputing every hash of a JSONL export gives relink's head, checkpoint entry included."""
+    build_log(db, corrections=4)
+    service = AuditService(db)
+    service.checkpoint(keys[0])
+    append(db, correction(5, 9005, 101, reason="Duplicate — 'Ajustement' über € 1 200,50 ✓"))
+    result = service.verify()
+    assert independent_verify(export_lines(service, tmp_path)) == (
+        result["head_seq"], result["head_hash"]
+    )
+    assert result["entries"] == 26
+
+
+def test_independent_verifier_rejects_a_forged_export(db: Database, tmp_path: Path) -> None:
+    """An altered line of an export fails the independent verifier at that line's seq."""
+    build_log(db, corrections=2)
+    lines = export_lines(AuditService(db), tmp_path)
+    forged = json.loads(lines[7])
+    forged["evidence"]["erp_reply"]["status"] = "Active"
+    lines[7] = json.dumps(forged)
+    with pytest.raises(AssertionError, match="seq 8: hash does not match"):
+        independent_verify(lines)
+
+
+def test_both_verifiers_accept_an_empty_log(db: Database, tmp_path: Path) -> None:
+    """An empty log verifies: no entries, head at seq 0 with the zero hash."""
+    result = AuditService(db).verify()
+    assert (result["entries"], result["head_seq"]) == (0, 0)
+    assert independent_verify(export_lines(AuditService(db), tmp_path)) == (0, "0" * 64)
+
+
+JSON_LEAF = (
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text(max_size=20)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=2).map(str)  # money as strings
+)
+EVIDENCE = st.dictionaries(
+    st.text(max_size=10),
+    st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8),
+    max_size=5,
+)
+
+
+@pytest.fixture(name="sqlite_db", scope="module")
+def fixture_sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('chain') / 'relink.db'}"
+    db = Database(url)
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(evidence=EVIDENCE, reason=st.none() | st.text(max_size=40), message=st.text(max_size=40))
+def test_any_evidence_survives_storage_and_export(
+    sqlite_db: Database, evidence: dict[str, Any], reason: str | None, message: str
+) -> None:
+    """Whatever JSON evidence and text an entry holds, both verifiers accept the chain."""
+    fields = correction(1, 9001, 101)[0] | {"evidence": evidence, "reason": reason,
+                                            "message": message}
+    append(sqlite_db, [fields])
+    service = AuditService(sqlite_db)
+    result = service.verify()
+    lines = [json.dumps(entry) for entry in service.entries(Filters())]
+    assert independent_verify(lines) == (result["head_seq"], result["head_hash"])
+    assert json.loads(lines[-1])["evidence"] == evidence
+
+
+def test_verify_reports_the_first_bad_entry_only(db: Database) -> None:
+    """A broken chain is reported once, at its first bad seq, as exit 5."""
+    build_log(db, corrections=1)
+    raw = Raw(db)
+    raw.drop_triggers()
+    raw.execute("UPDATE audit_entry SET message = 'Nothing happened' WHERE seq IN (2, 4)")
+    raw.close()
+    with pytest.raises(IntegrityError, match=r"^audit log verification failed at seq 2: "):
+        AuditService(db).verify()
+
+
+@pytest.fixture(name="keys")
+def fixture_keys(tmp_path: Path) -> tuple[Path, Path]:
+    return generate_keypair(tmp_path / "signing.key")
+
+
+def test_verify_reads_one_snapshot_while_entries_are_appended(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append committed while verify runs (after it read the head) is not mistaken for
+    tampering: verify checks the log as of one snapshot."""
+    build_log(db, corrections=1)
+    real_head = engine.reviews.head
+
+    def head_then_append(conn: Any, **kwargs: Any) -> dict[str, Any]:
+        found = real_head(conn, **kwargs)
+        append(db, correction(2, 9002, 101)[:1])  # another operator, another connection
+        return found
+
+    monkeypatch.setattr(engine.reviews, "head", head_then_append)
+    assert AuditService(db).verify()["head_seq"] == 5
+    monkeypatch.undo()
+    assert AuditService(db).verify()["head_seq"] == 6

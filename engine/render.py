@@ -93,6 +93,18 @@ def show_workflow(console: Console, doc: dict[str, Any]) -> None:
     audit_table(console, doc.get("history", []), title="History")
 
 
+def requirement_text(needs: dict[str, Any]) -> str:
+    """A step's permission requirement in Procore's words, e.g. ``Commitments Admin; ...``."""
+    parts = []
+    if needs["commitments"]:
+        parts.append(f"Commitments {'/'.join(needs['commitments'])}")
+    if needs["erp_integrations"]:
+        parts.append(f"ERP Integrations {'/'.join(needs['erp_integrations'])}")
+    if needs["can_push_to_accounting"]:
+        parts.append("Can Push to Accounting")
+    return "; ".join(parts) or "—"
+
+
 def identity(console: Console, doc: dict[str, Any]) -> None:
     console.print(f"{doc['name']} <{doc['login']}> (Procore user {doc['id']})")
     console.print(f"company {doc['company_id']}, ERP {doc.get('erp') or 'not configured'}")
@@ -104,21 +116,13 @@ def identity(console: Console, doc: dict[str, Any]) -> None:
     for column in ("step", "requires", "you"):
         table.add_column(column, overflow="fold")
     for step in doc["steps"]:
-        needs = step["requires"]
-        parts = []
-        if needs["commitments"]:
-            parts.append(f"Commitments {'/'.join(needs['commitments'])}")
-        if needs["erp_integrations"]:
-            parts.append(f"ERP Integrations {'/'.join(needs['erp_integrations'])}")
-        if needs["can_push_to_accounting"]:
-            parts.append("Can Push to Accounting")
         if step["allowed"] is None:
             verdict = Text("give --project to check", style="dim")
         elif step["allowed"]:
             verdict = Text("allowed", style="green")
         else:
             verdict = Text("not allowed: lacks " + "; ".join(step["missing"]), style="yellow")
-        table.add_row(step["step"], "; ".join(parts) or "—", verdict)
+        table.add_row(step["step"], requirement_text(step["requires"]), verdict)
     console.print(table)
 
 
@@ -129,19 +133,11 @@ def definition(console: Console, doc: dict[str, Any]) -> None:
     for column in ("step", "from", "to", "requires", "what it does"):
         table.add_column(column, overflow="fold")
     for step in doc["steps"]:
-        needs = step["requires"]
-        parts = []
-        if needs["commitments"]:
-            parts.append(f"Commitments {'/'.join(needs['commitments'])}")
-        if needs["erp_integrations"]:
-            parts.append(f"ERP Integrations {'/'.join(needs['erp_integrations'])}")
-        if needs["can_push_to_accounting"]:
-            parts.append("Can Push to Accounting")
         table.add_row(
             step["name"],
             ", ".join(step["from"]) or "—",
             step["to"],
-            "; ".join(parts) or "—",
+            requirement_text(step["requires"]),
             step["summary"],
         )
     console.print(table)

@@ -111,7 +111,7 @@ def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     return Console(stderr=stderr, no_color=OPTIONS.no_color or None, highlight=False,
-                   soft_wrap=True)
+                   soft_wrap=True, emoji=False)
 
 
 def _stderr(line: str) -> None:

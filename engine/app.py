@@ -6,7 +6,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from engine.credentials import erp_token, procore_credentials
 from engine.db import Database
 from engine.errors import UsageError
 from engine.remotes import Remotes
@@ -33,6 +32,7 @@ def connect_remotes(
     settings: Settings, env: Mapping[str, str] | None = None, *, transport: Any = None
 ) -> Remotes:
     """Procore and ERP clients for these settings and the operator's tokens."""
+    from engine.credentials import erp_token, procore_credentials
     from integrations.factory import connect
 
     env = os.environ if env is None else env

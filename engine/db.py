@@ -1,8 +1,14 @@
 """The database: connection set-up per backend, schema version checks, write transactions.
 
 SQLite runs in WAL mode; a write transaction starts with ``BEGIN IMMEDIATE`` so one writer at a
-time extends the audit chain. PostgreSQL write transactions bound their lock waits
-(``lock_timeout``); contention becomes :class:`engine.errors.Conflict` (exit 4).
+time extends the audit chain, waiting at most ``busy_timeout`` for the lock. On PostgreSQL every
+connection bounds its lock waits (``lock_timeout``, set once per connection, not per
+transaction); appends serialise on the audit head row. Either way contention becomes
+:class:`engine.errors.Conflict` (exit 4).
+
+PostgreSQL pool: a CLI process uses one connection at a time, a batch a few; up to 5 are kept
+(plus 5 overflow), a checkout waits at most 10 s, connections are recycled after 30 minutes
+(no pre-ping: it would cost a round trip per transaction), connecting gives up after 10 s.
 """
 
 from __future__ import annotations
@@ -15,13 +21,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from engine.errors import Conflict, SchemaMismatch, Unavailable, UsageError
 
 SCHEMA_REVISION = "0001"
 MIGRATIONS = Path(__file__).parent / "migrations"
-LOCK_TIMEOUT_MS = 5000
+LOCK_TIMEOUT_MS = 5000  # the longest wait for another operator's lock, both backends
 BUSY = "the database is busy with another operator's step; try again"
 
 
@@ -50,21 +56,35 @@ def redact(url: str) -> str:
 class Database:
     """One database (SQLite file or PostgreSQL) and how relink talks to it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, lock_timeout_ms: int | None = None) -> None:
         self.url = normalise_url(url)
+        self.lock_timeout_ms = LOCK_TIMEOUT_MS if lock_timeout_ms is None else lock_timeout_ms
         parsed = make_url(self.url)
         self.dialect = "sqlite" if parsed.drivername.startswith("sqlite") else "postgresql"
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(parsed.database)
         else:
-            self.engine = sa.create_engine(
-                self.url,
-                pool_size=5,
-                max_overflow=5,
-                pool_timeout=10,
-                pool_pre_ping=False,
-                connect_args={"connect_timeout": 10, "application_name": "relink"},
-            )
+            self.engine = self._postgres_engine()
+
+    def _postgres_engine(self) -> Engine:
+        engine = sa.create_engine(
+            self.url,
+            pool_size=5,
+            max_overflow=5,
+            pool_timeout=10,
+            pool_recycle=1800,
+            pool_pre_ping=False,
+            connect_args={"connect_timeout": 10, "application_name": "relink"},
+        )
+        lock_timeout = int(self.lock_timeout_ms)
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET lock_timeout = {lock_timeout}")
+            dbapi_connection.commit()
+
+        return engine
 
     def _sqlite_engine(self, path: str | None) -> Engine:
         if path and path != ":memory:":
@@ -72,7 +92,8 @@ class Database:
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise UsageError(f"cannot create the database folder for {path}: {exc}") from exc
-        engine = sa.create_engine(self.url, connect_args={"timeout": LOCK_TIMEOUT_MS / 1000})
+        busy_timeout = int(self.lock_timeout_ms)
+        engine = sa.create_engine(self.url, connect_args={"timeout": busy_timeout / 1000})
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -80,13 +101,16 @@ class Database:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Connection) -> None:
-            write = connection.get_execution_options().get("relink_write", False)
+            options = connection.get_execution_options()
+            if options.get("relink_single", False):
+                return  # one statement is a transaction of its own
+            write = options.get("relink_write", False)
             connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
@@ -99,14 +123,20 @@ class Database:
         with self._translated(), self.engine.connect() as conn:
             conn = conn.execution_options(relink_write=True)
             with conn.begin():
-                if self.dialect == "postgresql":
-                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
                 yield conn
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Connection]:
-        with self._translated(), self.engine.connect() as conn, conn.begin():
-            yield conn
+    def read(self, *, single: bool = False) -> Iterator[Connection]:
+        """A read transaction. ``single``: for ONE statement, which then runs as a transaction
+        of its own, without BEGIN/COMMIT around it (one round trip on PostgreSQL)."""
+        with self._translated(), self.engine.connect() as conn:
+            if single:
+                conn = conn.execution_options(
+                    relink_single=True,
+                    **({"isolation_level": "AUTOCOMMIT"} if self.dialect == "postgresql" else {}),
+                )
+            with conn.begin():
+                yield conn
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
@@ -132,9 +162,12 @@ class Database:
     def revision(self) -> str | None:
         """The schema revision the database is at, or None when it has no relink schema."""
         with self._translated(), self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            try:  # one query, no reflection: this runs on every command's start-up path
+                return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            except (OperationalError, ProgrammingError) as exc:
+                if "alembic_version" in str(exc.orig):
+                    return None  # no such table: no relink schema
+                raise
 
     def check_schema(self, *, create_if_empty: bool = False) -> None:
         """Raise SchemaMismatch (exit 5) unless the schema is at SCHEMA_REVISION.

@@ -22,7 +22,7 @@ from engine.errors import Conflict, Refused, Unavailable, UsageError
 from engine.machine import NotPermitted, OutOfOrder, machine_for
 from engine.permissions import PermissionReader
 from engine.remotes import Remotes
-from engine.store import DuplicateOpen, Instance, WorkflowStore
+from engine.store import DuplicateOpen, Instance, Overtaken, WorkflowStore
 from engine.views import view
 from integrations.errors import RemoteNotFound
 from workflows.definition import Requirement, Step, StepResult, WorkflowDefinition
@@ -133,8 +133,8 @@ class CorrectionService:
         subject = {"company_id": company_id, "project_id": project_id, "invoice_id": invoice_id}
         attempt = Attempt(self, subject, "start", None, reason)
         attempt.identify()
-        with self.db.read() as conn:
-            existing = self.store.open_for_invoice(conn, company_id, invoice_id)
+        with self.db.read(single=True) as conn:
+            existing, seen = self.store.of_invoice(conn, company_id, invoice_id)
         if existing is not None:
             attempt.refuse(
                 f"Refused: invoice {invoice_id} already has an open correction #{existing}."
@@ -170,6 +170,11 @@ class CorrectionService:
         try:
             with self.db.write() as conn:
                 workflow_id = self.store.insert(conn, values)
+                if self.store.of_invoice(conn, company_id, invoice_id)[1] != seen + 1:
+                    # Another correction of this invoice was started (and finished: else the
+                    # insert had failed) since we looked: our snapshot may predate its changes.
+                    # None was open then and finished ones never change, so counting tells.
+                    raise Overtaken
                 instance = self.store.get(conn, workflow_id)
                 assert instance is not None
                 attempt.bind(instance)
@@ -178,7 +183,13 @@ class CorrectionService:
                 )
         except DuplicateOpen:
             attempt.refuse(f"Refused: invoice {invoice_id} already has an open correction.")
-        return attempt.result("succeeded", message)
+        except Overtaken:
+            attempt.refuse(
+                f"Conflict: another operator corrected invoice {invoice_id} meanwhile; run"
+                " `relink list` and try again if it still needs a correction.",
+                error=Conflict,
+            )
+        return attempt.result("succeeded", message, written=instance)
 
     # advance -------------------------------------------------------------------------------
 
@@ -200,7 +211,7 @@ class CorrectionService:
                 data = validate_correction(data)
             except InvalidData as exc:
                 raise UsageError(f"invalid data file: {exc}") from exc
-        with self.db.read() as conn:
+        with self.db.read(single=True) as conn:
             instance = self._load(conn, workflow_id)
         attempt = Attempt(self, _subject(instance), step.name, instance, reason)
         attempt.identify()
@@ -257,7 +268,7 @@ class CorrectionService:
         key = uuid.uuid4().hex
         since = self._clock()
         with self.db.write() as conn:
-            moved = self.store.update(
+            in_flight = self.store.update(
                 conn,
                 instance.id,
                 instance.revision,
@@ -270,17 +281,16 @@ class CorrectionService:
                     "updated_at": since,
                 },
             )
-            if moved:
+            if in_flight is not None:
                 attempt.record(
                     conn, "in_flight", f"{step.name} in flight.", idempotency_key=key
                 )
-        if not moved:
+        if in_flight is None:
             attempt.refuse(
                 f"Conflict: correction {instance.id} was changed by another operator; reload"
                 " and try again.",
                 error=Conflict,
             )
-        in_flight = self._reload(instance.id)
         attempt.bind(in_flight, holds_in_flight=True)
         ctx = attempt.context(in_flight, data)
         try:
@@ -296,7 +306,7 @@ class CorrectionService:
     # resume --------------------------------------------------------------------------------
 
     def resume(self, workflow_id: int) -> dict[str, Any]:
-        with self.db.read() as conn:
+        with self.db.read(single=True) as conn:
             instance = self._load(conn, workflow_id)
         if instance.in_flight_step is None:
             return view(instance, self.machine) | {
@@ -327,9 +337,9 @@ class CorrectionService:
             attempt.fail_and_release(attempt.last_failure or "the remote system did not answer")
         message = f"Released {step.name}: it had not happened; run it again when ready."
         with self.db.write() as conn:
-            self._write(conn, instance, {}, release=True)
+            released = self._write(conn, instance, {}, release=True)
             attempt.record(conn, "succeeded", message, settled=step.name, happened=False)
-        return attempt.result("succeeded", message)
+        return attempt.result("succeeded", message, written=released)
 
     # writing results -----------------------------------------------------------------------
 
@@ -356,10 +366,10 @@ class CorrectionService:
                 "corrected": instance.in_flight_data,
             }
         with self.db.write() as conn:
-            self._write(conn, instance, values, release=True, revision=revision)
+            done = self._write(conn, instance, values, release=True, revision=revision)
             attempt.record(conn, "succeeded", result.message, to_state=to_state, **extra)
         attempt.style = result.style
-        return attempt.result("succeeded", result.message)
+        return attempt.result("succeeded", result.message, written=done)
 
     def _write(
         self,
@@ -369,7 +379,8 @@ class CorrectionService:
         *,
         release: bool,
         revision: int | None = None,
-    ) -> None:
+    ) -> Instance:
+        """Compare-and-set ``values`` (releasing the step in flight); the instance as written."""
         if release:
             values = values | {
                 "in_flight_step": None,
@@ -380,11 +391,13 @@ class CorrectionService:
             }
         values["updated_at"] = self._clock()
         at = instance.revision if revision is None else revision
-        if not self.store.update(conn, instance.id, at, values):
+        written = self.store.update(conn, instance.id, at, values)
+        if written is None:
             raise Conflict(
                 f"correction {instance.id} was changed by another operator meanwhile",
                 workflow=view(instance, self.machine),
             )
+        return written
 
     # helpers -------------------------------------------------------------------------------
 
@@ -395,7 +408,7 @@ class CorrectionService:
         return instance
 
     def _reload(self, workflow_id: int) -> Instance:
-        with self.db.read() as conn:
+        with self.db.read(single=True) as conn:
             return self._load(conn, workflow_id)
 
 

@@ -18,6 +18,20 @@ _OPEN_FOR_INVOICE = sa.select(WORKFLOW.c.id).where(
     WORKFLOW.c.company_id == sa.bindparam("company_id"),
     WORKFLOW.c.open_invoice_id == sa.bindparam("invoice_id"),
 )
+_OF_INVOICE = sa.select(
+    sa.func.max(sa.case((WORKFLOW.c.open_invoice_id.is_not(None), WORKFLOW.c.id))),
+    sa.func.count(),
+).where(
+    WORKFLOW.c.company_id == sa.bindparam("company_id"),
+    WORKFLOW.c.invoice_id == sa.bindparam("invoice_id"),
+)
+# compare-and-set: the SET clause comes from the parameters given (compiled once per column set),
+# the row as written comes back in the same statement (RETURNING, SQLite 3.35+ and PostgreSQL)
+_CAS = (
+    WORKFLOW.update()
+    .where(WORKFLOW.c.id == sa.bindparam("cas_id"), WORKFLOW.c.revision == sa.bindparam("cas_at"))
+    .returning(*WORKFLOW.c)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +74,10 @@ class DuplicateOpen(Exception):
     """An open correction already exists for the invoice."""
 
 
+class Overtaken(Exception):
+    """Another correction of the invoice was started since the caller last looked."""
+
+
 def dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
 
@@ -76,6 +94,13 @@ class WorkflowStore:
             _OPEN_FOR_INVOICE, {"company_id": company_id, "invoice_id": invoice_id}
         ).scalar()
 
+    def of_invoice(
+        self, conn: Connection, company_id: int, invoice_id: int
+    ) -> tuple[int | None, int]:
+        """The invoice's open correction (or None), and how many corrections it has had."""
+        row = conn.execute(_OF_INVOICE, {"company_id": company_id, "invoice_id": invoice_id}).one()
+        return row[0], int(row[1])
+
     def insert(self, conn: Connection, values: dict[str, Any]) -> int:
         """Insert a new instance; raises DuplicateOpen if the invoice has an open correction."""
         row = dict(values, revision=1, open_invoice_id=values["invoice_id"])
@@ -89,18 +114,18 @@ class WorkflowStore:
 
     def update(
         self, conn: Connection, workflow_id: int, revision: int, values: dict[str, Any]
-    ) -> bool:
-        """Compare-and-set: apply ``values`` only if the row is still at ``revision``."""
-        values = dict(values, revision=revision + 1)
+    ) -> Instance | None:
+        """Compare-and-set: apply ``values`` only if the row is still at ``revision``.
+
+        Returns the instance as written (one statement: no re-read), or None when the row had
+        moved on (or does not exist).
+        """
+        params = dict(values, revision=revision + 1, cas_id=workflow_id, cas_at=revision)
         for key in ("after", "in_flight_data"):
-            if key in values:
-                values[key] = dumps(values[key])
-        result = conn.execute(
-            WORKFLOW.update()
-            .where(WORKFLOW.c.id == workflow_id, WORKFLOW.c.revision == revision)
-            .values(values)
-        )
-        return result.rowcount == 1
+            if key in params:
+                params[key] = dumps(params[key])
+        row = conn.execute(_CAS, params).first()
+        return Instance.from_row(row) if row is not None else None
 
     def list(
         self,

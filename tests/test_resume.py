@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from engine.db import Database
+from engine.store import WorkflowStore
 from tests.conftest import Relink, Sandbox
 
 RELINK = str(Path(sys.executable).with_name("relink"))
@@ -30,8 +31,8 @@ def fixture_slow_sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture(name="slow")
-def fixture_slow(sqlite_url: str, slow_sandbox: Sandbox) -> Relink:
-    return Relink(sqlite_url, slow_sandbox.env)
+def fixture_slow(db_url: str, slow_sandbox: Sandbox) -> Relink:
+    return Relink(db_url, slow_sandbox.env)
 
 
 def spawn(relink: Relink, *args: str) -> subprocess.Popen[bytes]:
@@ -42,10 +43,13 @@ def spawn(relink: Relink, *args: str) -> subprocess.Popen[bytes]:
 
 
 def in_flight(db_url: str, wid: int) -> str | None:
-    path = db_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path, timeout=5) as conn:
-        row = conn.execute("SELECT in_flight_step FROM workflow WHERE id = ?", (wid,)).fetchone()
-    return row[0] if row else None
+    db = Database(db_url)
+    try:
+        with db.read() as conn:
+            instance = WorkflowStore().get(conn, wid)
+    finally:
+        db.dispose()
+    return instance.in_flight_step if instance else None
 
 
 def kill_when(process: subprocess.Popen[bytes], ready: Any, timeout: float = 20) -> None:

@@ -21,9 +21,12 @@ def _transition(entry: dict[str, Any]) -> str:
 
 def audit_table(console: Console, entries: Iterable[dict[str, Any]], title: str = "") -> None:
     table = Table(title=title or None, show_lines=False)
-    for column in ("seq", "UTC", "actor", "action", "state", "outcome"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("message", overflow="fold", ratio=1, min_width=20)
+    table.add_column("seq", no_wrap=True, justify="right")
+    table.add_column("UTC", min_width=10)
+    for column in ("actor", "action", "state"):
+        table.add_column(column, overflow="fold")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("message", overflow="fold", ratio=1, min_width=16)
     for entry in entries:
         table.add_row(
             str(entry["seq"]),

@@ -46,8 +46,8 @@ def mask(entry: dict[str, Any], ids: dict[Any, str]) -> dict[str, Any]:
             return {k: walk(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v) for v in value]
-        if key in ("recorded_at", "created_at", "updated_at", "since") and value:
-            return "<time>"
+        if key in ("recorded_at", "created_at", "updated_at", "since", "time", "original_time"):
+            return "<time>" if value else value
         if key in ("request_id", "idempotency_key") and value:
             return "<id>"
         if isinstance(value, str) and HEX64.match(value):
@@ -58,16 +58,15 @@ def mask(entry: dict[str, Any], ids: dict[Any, str]) -> dict[str, Any]:
 
     masked = walk(entry)
     for field in ("id", "new_invoice_id"):
-        after = masked["evidence"].get("after")
+        after = masked.get("evidence", {}).get("after")
         if isinstance(after, dict) and field in after:
             after[field] = "<new id>"
     return masked
 
 
-def test_golden_audit_trail(
-    relink: Relink, sandbox: Sandbox, tmp_path: Path, snapshot: SnapshotAssertion
-) -> None:
-    """The audit trail of scenario 1, every field but the masked ones, is exactly as recorded."""
+@pytest.fixture(name="golden")
+def fixture_golden(relink: Relink, sandbox: Sandbox, tmp_path: Path) -> Relink:
+    """Scenario 1: ana corrects invoice 9001 from start to Reentered."""
     _, doc = relink.json("start", "9001", "--project", "101", "--reason", "Wrong amount")
     wid = str(doc["id"])
     for step in ("delete-in-erp", "unlink", "delete-in-procore"):
@@ -75,7 +74,31 @@ def test_golden_audit_trail(
     data = tmp_path / "corrected.toml"
     data.write_text('invoice_number = "INV-1001-C"\n')
     assert relink.json("advance", wid, "reenter", "--data", str(data))[0] == 0
-    entries = relink.json("audit", "log", "--format", "json")[1]["entries"]
+    return relink
+
+
+def test_golden_audit_trail(golden: Relink, snapshot: SnapshotAssertion) -> None:
+    """The audit trail of scenario 1, every field but the masked ones, is exactly as recorded."""
+    entries = golden.json("audit", "log", "--format", "json")[1]["entries"]
     hashes: dict[Any, str] = {}
     masked = [mask(e, hashes) for e in entries]
     assert json.loads(json.dumps(masked)) == snapshot(extension_class=JSONSnapshotExtension)
+
+
+def test_golden_ocsf_export(golden: Relink, snapshot: SnapshotAssertion) -> None:
+    """The OCSF export of scenario 1: API Activity (6003) events, exactly as mapped."""
+    outcome = golden("audit", "export", "--format", "ocsf")
+    assert outcome.exit_code == 0
+    events = [json.loads(line) for line in outcome.stdout.splitlines()]
+    assert {event["class_uid"] for event in events} == {6003}
+    hashes: dict[Any, str] = {}
+    masked = [_mask_event(event, hashes) for event in events]
+    assert json.loads(json.dumps(masked)) == snapshot(extension_class=JSONSnapshotExtension)
+
+
+def _mask_event(event: dict[str, Any], hashes: dict[Any, str]) -> dict[str, Any]:
+    masked = dict(event)
+    masked["unmapped"] = mask(event["unmapped"], hashes)
+    masked["metadata"] = mask(event["metadata"], hashes)
+    masked["time"] = "<time>"
+    return masked

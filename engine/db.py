@@ -198,6 +198,7 @@ class Database:
         """Create or upgrade the schema with the migrations; returns (before, after)."""
         from alembic import command
         from alembic.config import Config
+        from alembic.util.exc import CommandError
 
         before = self.revision()
         if before is not None and before > SCHEMA_REVISION:
@@ -210,7 +211,13 @@ class Database:
             if self.dialect == "sqlite":
                 conn = conn.execution_options(relink_write=True)
             config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+            try:
+                command.upgrade(config, "head")
+            except CommandError as exc:  # a revision none of our migrations knows
+                raise SchemaMismatch(
+                    f"the database schema is at {before}, a revision this relink does not know"
+                    f" ({SCHEMA_REVISION} is its own): upgrade relink, or restore the database"
+                ) from exc
             if conn.in_transaction():
                 conn.commit()
         return before, SCHEMA_REVISION

@@ -65,6 +65,15 @@ def test_a_newer_schema_asks_to_upgrade_relink(relink: Relink) -> None:
     assert "newer than this relink" in one_line(init.stderr)
 
 
+def test_init_refuses_a_revision_it_does_not_know(relink: Relink) -> None:
+    """`relink init` on a revision none of its migrations knows: exit 5 and one line, not an
+    unexpected error."""
+    stamp(relink.db_url, OLDER)
+    init = relink("init")
+    assert init.exit_code == 5
+    assert f"at {OLDER}, a revision this relink does not know" in one_line(init.stderr)
+
+
 def test_the_json_refusal_is_one_document(relink: Relink) -> None:
     """With --json the refusal is also one JSON document on stdout carrying exit code 5."""
     stamp(relink.db_url, OLDER)

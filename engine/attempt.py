@@ -19,7 +19,7 @@ from engine.errors import (
     Refused,
     Unavailable,
 )
-from engine.store import Instance
+from engine.store import NOT_IN_FLIGHT, Instance
 from engine.views import view
 from integrations.errors import (
     RemoteError,
@@ -34,14 +34,6 @@ from workflows.errors import Rejected
 
 if TYPE_CHECKING:
     from engine.service import CorrectionService
-
-RELEASE = {
-    "in_flight_step": None,
-    "in_flight_to": None,
-    "in_flight_key": None,
-    "in_flight_since": None,
-    "in_flight_data": None,
-}
 
 
 class Attempt:
@@ -165,7 +157,9 @@ class Attempt:
             if (
                 release
                 and instance is not None
-                and not self.service.store.update(conn, instance.id, instance.revision, RELEASE)
+                and not self.service.store.update(
+                    conn, instance.id, instance.revision, NOT_IN_FLIGHT
+                )
             ):
                 raise Conflict(f"correction {instance.id} changed meanwhile")
             self.record(conn, outcome, message)

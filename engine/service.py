@@ -22,7 +22,7 @@ from engine.errors import Conflict, Refused, Unavailable, UsageError
 from engine.machine import NotPermitted, OutOfOrder, machine_for
 from engine.permissions import PermissionReader
 from engine.remotes import Remotes
-from engine.store import DuplicateOpen, Instance, Overtaken, WorkflowStore
+from engine.store import NOT_IN_FLIGHT, DuplicateOpen, Instance, Overtaken, WorkflowStore
 from engine.views import view
 from integrations.errors import RemoteNotFound
 from workflows.definition import Requirement, Step, StepResult, WorkflowDefinition
@@ -382,13 +382,7 @@ class CorrectionService:
     ) -> Instance:
         """Compare-and-set ``values`` (releasing the step in flight); the instance as written."""
         if release:
-            values = values | {
-                "in_flight_step": None,
-                "in_flight_to": None,
-                "in_flight_key": None,
-                "in_flight_since": None,
-                "in_flight_data": None,
-            }
+            values = values | NOT_IN_FLIGHT
         values["updated_at"] = self._clock()
         at = instance.revision if revision is None else revision
         written = self.store.update(conn, instance.id, at, values)

@@ -70,6 +70,16 @@ class Instance:
         return cls(**m)
 
 
+NOT_IN_FLIGHT: dict[str, Any] = {
+    "in_flight_step": None,
+    "in_flight_to": None,
+    "in_flight_key": None,
+    "in_flight_since": None,
+    "in_flight_data": None,
+}
+"""The values that release a step from flight (and mark a settled instance)."""
+
+
 class DuplicateOpen(Exception):
     """An open correction already exists for the invoice."""
 

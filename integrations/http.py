@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import stamina
@@ -63,6 +63,25 @@ class RetryPolicy:
     reset_margin: float = 0.1  # seconds added after X-Rate-Limit-Reset before sending again
     clock: Callable[[], float] = field(default=time.time, repr=False)  # Unix seconds
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+class HttpBacked:
+    """What every client built on one :class:`HttpClient` (``self._http``) shares: closing,
+    use as a context manager, and handing over the calls it recorded."""
+
+    _http: HttpClient
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def drain_calls(self) -> list[Call]:
+        return self._http.drain_calls()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ import httpx
 
 from integrations.auth import RenewingBearer, TokenSource
 from integrations.errors import RemoteRefused, RemoteRejectedCredentials
-from integrations.http import HttpClient, Reply, RetryPolicy
-from integrations.models import Call, Requisition, User
+from integrations.http import HttpBacked, HttpClient, Reply, RetryPolicy
+from integrations.models import Requisition, User
 from integrations.shape import Shape, remote_words
 
 SYSTEM = "procore"
@@ -26,7 +26,7 @@ MAX_PAGES = 1000
 _NEXT_LINK = re.compile(r"""rel\s*=\s*"?next"?""", re.IGNORECASE)
 
 
-class ProcoreClient:
+class ProcoreClient(HttpBacked):
     """Implements :class:`integrations.base.ProcoreAPI` over HTTP; close it (or use ``with``)."""
 
     def __init__(
@@ -57,18 +57,6 @@ class ProcoreClient:
 
     def __repr__(self) -> str:
         return f"ProcoreClient(company_id={self.company_id})"
-
-    def __enter__(self) -> ProcoreClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def drain_calls(self) -> list[Call]:
-        return self._http.drain_calls()
 
     # -- identity and permissions ------------------------------------------------------------
 

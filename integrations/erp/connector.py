@@ -9,12 +9,11 @@ from urllib.parse import quote
 import httpx
 
 from integrations.errors import RemoteNotFound
-from integrations.http import HttpClient, Reply, RetryPolicy
-from integrations.models import Call
+from integrations.http import HttpBacked, HttpClient, Reply, RetryPolicy
 from integrations.shape import Shape
 
 
-class Connector:
+class Connector(HttpBacked):
     """Base of the ERP connectors; subclasses set ``key`` and ``product_name``."""
 
     key: str
@@ -53,18 +52,6 @@ class Connector:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(company={self.company!r})"
-
-    def __enter__(self) -> Connector:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def drain_calls(self) -> list[Call]:
-        return self._http.drain_calls()
 
     def _shape(self, reply: Reply) -> Shape:
         return Shape(lambda detail: self._http.protocol_error(reply, detail))

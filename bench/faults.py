@@ -50,10 +50,22 @@ MAX_COMMANDS_PER_STEP = 60  # a step that needs more re-runs than this is a bug,
 # the answer back for 1 s, and the waits between retries are small.
 FAST_ENV = {
     "RELINK_HTTP_READ_TIMEOUT": "0.5",
+    "RELINK_HTTP_CONNECT_TIMEOUT": "0.5",
+    "RELINK_LEASE_SECONDS": "0.5",  # a lease then ends ~3 s after the last request it covered
     "RELINK_HTTP_BACKOFF_INITIAL": "0.05",
     "RELINK_HTTP_BACKOFF_MAX": "0.2",
 }
 FAULT_TIMEOUT_SECONDS = 1.0
+
+
+def wait_for_lease(in_flight: dict[str, Any]) -> None:
+    """Sleep until the lease of a step in flight has ended (resume is refused before)."""
+    import datetime as dt
+
+    until = in_flight.get("lease_until")
+    if until:
+        left = dt.datetime.fromisoformat(until) - dt.datetime.now(dt.UTC)
+        time.sleep(max(0.0, left.total_seconds()) + 0.02)
 
 
 @dataclass
@@ -165,6 +177,7 @@ class FaultDriver:
                 continue  # the loop's first check sees the moved state
             if code == 4:
                 assert after["in_flight"] is not None, f"exit 4 with nothing in flight: {output}"
+                wait_for_lease(after["in_flight"])
                 continue
             assert code == 3, f"{step} on {wid} exited {code}: {output}"
             assert after["state"] == before["state"], f"state moved on a failed call: {output}"

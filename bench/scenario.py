@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class Target:
     db_url: str
     sandbox_url: str
     sandbox_env: Mapping[str, str]
+    extra_env: Mapping[str, str] = field(default_factory=dict)  # wins over the rest
 
     def env(self) -> dict[str, str]:
         """The environment of a ``relink`` process (and of the in-process service)."""
@@ -65,7 +66,12 @@ class Target:
             "RELINK_DATABASE_URL": self.db_url,
             "RELINK_CONFIG": "",
             "NO_COLOR": "1",
+            **self.extra_env,
         }
+
+    def but(self, **env: str) -> Target:
+        """The same target with these environment variables changed."""
+        return Target(self.db_url, self.sandbox_url, self.sandbox_env, {**self.extra_env, **env})
 
     def service(self) -> Any:
         """The service layer, configured exactly as ``relink`` would be with :meth:`env`."""

@@ -11,6 +11,7 @@ from engine.errors import UsageError
 from engine.remotes import Remotes
 from engine.service import CorrectionService
 from engine.settings import Settings
+from integrations.errors import RemoteError
 from workflows.definition import Requirement
 
 
@@ -20,6 +21,7 @@ def retry_policy(settings: Settings) -> Any:
     return RetryPolicy(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
+        write_timeout=settings.read_timeout,
         attempts=settings.max_attempts,
         max_wait=settings.max_wait,
         backoff_initial=settings.backoff_initial,
@@ -51,6 +53,8 @@ def connect_remotes(
         )
     except ValueError as exc:  # unknown ERP product, missing realm or tenant
         raise UsageError(f"ERP settings: {exc}") from exc
+    except RemoteError as exc:  # a client refused its settings as built; nothing was sent
+        raise UsageError(f"cannot set up the clients: {exc.message}; check the settings") from exc
     return Remotes(procore, erp)
 
 
@@ -87,6 +91,8 @@ def correction_service(
         open_database(settings),
         lambda: connect_remotes(settings, env, transport=transport),
         policy=policy(settings),
+        lease_seconds=settings.lease_seconds,
+        policy_fingerprint=settings.policy_fingerprint,
     )
 
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from sqlalchemy.engine import Connection
 
 from engine.errors import (
-    Conflict,
     CredentialsRejected,
     EngineError,
     Refused,
     Unavailable,
 )
+from engine.lease import StepLease
 from engine.store import NOT_IN_FLIGHT, Instance
 from engine.views import view
 from integrations.errors import (
@@ -57,7 +57,7 @@ class Attempt:
         self.evidence: dict[str, Any] = {}
         self.style = "refusal"
         self.last_failure: str | None = None
-        self.holds_in_flight = False  # True once this attempt put the step in flight (or resumes)
+        self.lease: StepLease | None = None  # held while this attempt has a step in flight
 
     # the steps of an attempt ---------------------------------------------------------------
 
@@ -81,9 +81,14 @@ class Attempt:
             )
         return granted
 
-    def bind(self, instance: Instance, *, holds_in_flight: bool = False) -> None:
+    def bind(self, instance: Instance, *, lease: StepLease | None = None) -> None:
         self.instance = instance
-        self.holds_in_flight = holds_in_flight
+        self.lease = lease
+        if lease is not None:
+            lease.on_renew = self._renewed
+
+    def _renewed(self, instance: Instance) -> None:
+        self.instance = instance
 
     def context(self, instance: Instance, data: dict[str, Any] | None) -> StepContext:
         remotes = self.service.remotes
@@ -118,6 +123,8 @@ class Attempt:
         from_state = self.from_state
         self.evidence.update(evidence)
         self.evidence["calls"] = self.evidence.get("calls", []) + self._drain_calls()
+        if self.service.policy_fingerprint is not None:
+            self.evidence["policy_fingerprint"] = self.service.policy_fingerprint
         fields = {
             "workflow_id": instance.id if instance else None,
             "workflow": self.service.definition.name,
@@ -142,36 +149,80 @@ class Attempt:
     def refuse(
         self, message: str, *, style: str = "refusal", error: type[EngineError] = Refused
     ) -> NoReturn:
-        """Audit a refusal (releasing a step this attempt holds in flight) and raise it."""
-        self._finish("refused", message, release=self._holding())
+        """Audit a refusal and raise it. A step this attempt put in flight is released when
+        provably nothing was sent; any other lease it holds is given up, the step staying in
+        flight."""
+        self._finish("refused", message, release=self.may_release)
         raise error(message, workflow=self._outcome_view("refused", message), style=style)
 
     def fail_and_release(self, why: str) -> NoReturn:
-        message = f"Failed: {why}. Nothing changed; safe to run again."
-        self._finish("failed", message, release=self._holding())
+        """The remote system could not be reached before anything was sent: audit, and release
+        the step this attempt put in flight. A step in flight that is not this attempt's to
+        release stays in flight, and the message says what settles it."""
+        instance = self.instance
+        if instance is not None and instance.in_flight_step is not None and not self.may_release:
+            message = (
+                f"Failed: {why}. {instance.in_flight_step} stays in flight:"
+                f" run `relink resume {instance.id}` when the remote systems answer."
+            )
+        else:
+            message = f"Failed: {why}. Nothing changed; safe to run again."
+        self._finish("failed", message, release=self.may_release)
         raise Unavailable(message, workflow=self._outcome_view("failed", message))
 
-    def _finish(self, outcome: str, message: str, *, release: bool) -> None:
-        with self.service.db.write() as conn:
-            instance = self.instance
-            if (
-                release
-                and instance is not None
-                and not self.service.store.update(
-                    conn, instance.id, instance.revision, NOT_IN_FLIGHT
-                )
-            ):
-                raise Conflict(f"correction {instance.id} changed meanwhile")
-            self.record(conn, outcome, message)
-        if self.instance is not None:
-            self.instance = self.service._reload(self.instance.id)
+    def fail_unknown(self, why: str) -> NoReturn:
+        """A write left the machine unanswered and nothing can tell yet whether it landed: the
+        step stays in flight, and this process's lease runs to its end, so that the write has
+        arrived (or never will) before ``relink resume`` reads the remote systems."""
+        instance = self.instance
+        wid = instance.id if instance else ""
+        after = f" after {instance.in_flight_lease_until}" if instance else ""
+        message = (
+            f"Failed: {why}. The outcome is unknown: the step stays in flight;"
+            f" run `relink resume {wid}`{after} to settle it from what the remote systems say."
+        )
+        if self.lease is not None:
+            self.lease.active = False  # keep the lease: it covers the write still travelling
+        self._finish("failed", message, release=False)
+        raise Unavailable(message, workflow=self._outcome_view("failed", message))
 
-    def _holding(self) -> bool:
+    @property
+    def may_release(self) -> bool:
+        """This attempt put the step in flight and provably sent nothing that could change a
+        remote system (no write left the machine, or each one was answered with a refusal)."""
+        lease = self.lease
         return (
-            self.holds_in_flight
+            lease is not None
+            and lease.active
+            and lease.sent_by_owner
+            and lease.sent_nothing
             and self.instance is not None
             and self.instance.in_flight_step is not None
         )
+
+    def _finish(self, outcome: str, message: str, *, release: bool) -> None:
+        """Audit the end of this attempt; release the step, or give up the lease it holds.
+
+        If the row moved on meanwhile (another operator settled the step after the lease ran
+        out), the entry is still written and says so."""
+        lease = self.lease
+        with self.service.db.write() as conn:
+            instance = self.instance
+            if instance is not None and lease is not None and lease.active:
+                lease.active = False
+                ended = lease.ending()
+                values = NOT_IN_FLIGHT | {"updated_at": ended["in_flight_lease_until"]}
+                written = self.service.store.update(
+                    conn, instance.id, instance.revision, values if release else ended
+                )
+                if written is None:
+                    self.evidence["overtaken"] = True
+                    message += (
+                        " Another operator settled the step meanwhile (this lease had run out)."
+                    )
+            self.record(conn, outcome, message)
+        if self.instance is not None:
+            self.instance = self.service._reload(self.instance.id)
 
     # remote failures -----------------------------------------------------------------------
 
@@ -186,13 +237,16 @@ class Attempt:
         try:
             yield
         except Rejected as exc:
+            self._unless_landed(exc.message, in_flight and not settling)
             self.refuse(exc.message, style=exc.style)
         except RemoteRejectedCredentials as exc:
+            self._unless_landed(exc.message, in_flight and not settling)
             self.refuse(
                 f"Refused: {exc.message}.",
                 error=CredentialsRejected,
             )
         except (RemoteRefused, RemoteNotFound) as exc:
+            self._unless_landed(exc.message, in_flight and not settling)
             self.refuse(f"Refused by {self._system(exc)}: {exc.message}")
         except RemoteUnavailable as exc:
             self.last_failure = exc.message
@@ -210,6 +264,13 @@ class Attempt:
             self.fail_and_release(exc.message)
         except RemoteError as exc:  # pragma: no cover - every subclass is handled above
             self.fail_and_release(exc.message)
+
+    def _unless_landed(self, why: str, acting: bool) -> None:
+        """A refusal heard after a write may have landed does not say the step did not happen:
+        the caller settles it by probe instead (Unavailable)."""
+        if acting and self.lease is not None and self.lease.maybe_landed:
+            self.last_failure = why
+            raise Unavailable(why)
 
     # results -------------------------------------------------------------------------------
 

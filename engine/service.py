@@ -11,25 +11,28 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.engine import Connection
 
 from audit.log import AuditLog, utc_now
 from engine.attempt import Attempt
 from engine.db import Database
-from engine.errors import Conflict, Refused, Unavailable, UsageError
+from engine.errors import Conflict, Unavailable, UsageError
+from engine.lease import LeaseLost, Owner, StepLease, format_time, lease_live, parse_time
 from engine.machine import NotPermitted, OutOfOrder, machine_for
 from engine.permissions import PermissionReader
 from engine.remotes import Remotes
 from engine.store import NOT_IN_FLIGHT, DuplicateOpen, Instance, Overtaken, WorkflowStore
 from engine.views import view
 from integrations.errors import RemoteNotFound
+from integrations.guard import guarded
 from workflows.definition import Requirement, Step, StepResult, WorkflowDefinition
 from workflows.requisition import InvalidData, validate_correction
 from workflows.subcontractor_invoice import DEFINITION, opening_refusal, snapshot_of
 
 Connect = Callable[[], Remotes]
+DEFAULT_LEASE_SECONDS = 60.0
 
 
 class CorrectionService:
@@ -47,6 +50,8 @@ class CorrectionService:
         definition: WorkflowDefinition = DEFINITION,
         policy: Mapping[str, Requirement] | None = None,
         clock: Callable[[], str] = utc_now,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        policy_fingerprint: str | None = None,
     ) -> None:
         self.db = db
         self.definition = definition
@@ -58,6 +63,9 @@ class CorrectionService:
         self._permissions: PermissionReader | None = None
         self._policy = dict(policy or {})
         self._clock = clock
+        self.lease_seconds = lease_seconds
+        # set when the policy in force is looser than the definition's: every entry carries it
+        self.policy_fingerprint = policy_fingerprint
 
     # wiring --------------------------------------------------------------------------------
 
@@ -216,6 +224,8 @@ class CorrectionService:
         attempt = Attempt(self, _subject(instance), step.name, instance, reason)
         attempt.identify()
         if instance.in_flight_step is not None:
+            if lease_live(instance, self._now()):
+                attempt.refuse(self._held_message(instance), error=Conflict)
             attempt.refuse(
                 f"Conflict: {instance.in_flight_step} is in flight on correction {instance.id}"
                 f" since {instance.in_flight_since}; run `relink resume {instance.id}`.",
@@ -228,7 +238,7 @@ class CorrectionService:
         if step.action is not None:
             with attempt.remote_failures():
                 result = step.action(attempt.context(instance, data))
-        return self._complete(attempt, instance, to_state, result, revision=instance.revision)
+        return self._complete(attempt, to_state, result)
 
     def _step(self, name: str) -> Step:
         step = self.definition.step(name)
@@ -265,8 +275,16 @@ class CorrectionService:
         to_state: str,
         data: dict[str, Any] | None,
     ) -> dict[str, Any]:
+        """Put the step in flight under this process's lease, act, then complete it.
+
+        If the action fails, the step is released only when provably nothing was sent that
+        could have changed a remote system; otherwise the remote systems are asked, and if they
+        cannot say, the step stays in flight for ``relink resume``."""
         key = uuid.uuid4().hex
-        since = self._clock()
+        now = self._now()
+        since = format_time(now)
+        owner = Owner.here(attempt.actor.login if attempt.actor else None)
+        until = format_time(now + dt.timedelta(seconds=self.lease_seconds))
         with self.db.write() as conn:
             in_flight = self.store.update(
                 conn,
@@ -278,12 +296,15 @@ class CorrectionService:
                     "in_flight_key": key,
                     "in_flight_since": since,
                     "in_flight_data": data,
+                    "in_flight_lease_until": until,
+                    **owner.columns(),
                     "updated_at": since,
                 },
             )
             if in_flight is not None:
                 attempt.record(
-                    conn, "in_flight", f"{step.name} in flight.", idempotency_key=key
+                    conn, "in_flight", f"{step.name} in flight.", idempotency_key=key,
+                    owner=owner.describe(), lease_until=until,
                 )
         if in_flight is None:
             attempt.refuse(
@@ -291,21 +312,64 @@ class CorrectionService:
                 " and try again.",
                 error=Conflict,
             )
-        attempt.bind(in_flight, holds_in_flight=True)
+        lease = self._lease(in_flight, sent_by_owner=True)
+        attempt.bind(in_flight, lease=lease)
         ctx = attempt.context(in_flight, data)
         try:
-            with attempt.remote_failures(in_flight=True):
+            with guarded(lease), attempt.remote_failures(in_flight=True):
                 result = step.action(ctx)  # type: ignore[misc]
+        except LeaseLost as exc:
+            attempt.bind(lease.instance, lease=None)
+            attempt.refuse(f"Overtaken: {exc.message}.", error=Conflict)
         except Unavailable:
-            # The call may or may not have landed: ask the remote system before releasing.
-            return self._settle(attempt, in_flight, step, after_failure=True)
-        except Refused:
+            attempt.bind(lease.instance, lease=lease)
+            if attempt.may_release:  # provably nothing left the machine
+                attempt.fail_and_release(attempt.last_failure or "the remote system did not answer")
+            # A write may have landed: ask the remote systems before deciding anything.
+            return self._settle(attempt, step, after_failure=True)
+        except KeyboardInterrupt:
+            attempt.bind(lease.instance, lease=lease)
+            self._interrupted(attempt, step)
             raise
-        return self._complete(attempt, in_flight, to_state, result, revision=in_flight.revision)
+        attempt.bind(lease.instance, lease=lease)
+        return self._complete(attempt, to_state, result)
+
+    def _interrupted(self, attempt: Attempt, step: Step) -> None:
+        """Ctrl-C inside a step: release it if provably nothing was sent, else leave it in
+        flight (lease given up) for resume; audited either way."""
+        instance = attempt.instance
+        wid = instance.id if instance else ""
+        if attempt.may_release:
+            message = f"Interrupted: {step.name} was not sent; nothing changed."
+            attempt._finish("failed", message, release=True)
+            return
+        after = f" after {instance.in_flight_lease_until}" if instance else ""
+        message = (
+            f"Interrupted: the outcome of {step.name} is unknown; it stays in flight:"
+            f" run `relink resume {wid}`{after}."
+        )
+        if attempt.lease is not None:
+            attempt.lease.active = False  # keep the lease: a write may still be on its way
+        attempt._finish("failed", message, release=False)
+
+    def _lease(self, instance: Instance, *, sent_by_owner: bool) -> StepLease:
+        return StepLease(
+            self.db, self.store, instance, seconds=self.lease_seconds, now=self._now,
+            sent_by_owner=sent_by_owner,
+        )
+
+    def _now(self) -> dt.datetime:
+        return parse_time(self._clock())
 
     # resume --------------------------------------------------------------------------------
 
     def resume(self, workflow_id: int) -> dict[str, Any]:
+        """Settle a step in flight from what the remote systems say.
+
+        Identity and permissions are read first; a live lease is refused (exit 4, naming its
+        owner and end); then this process claims the step under a lease of its own and probes.
+        Only a probe that answers completes or releases the step: a refused, failed or
+        unavailable resume leaves it in flight, audited."""
         with self.db.read(single=True) as conn:
             instance = self._load(conn, workflow_id)
         if instance.in_flight_step is None:
@@ -315,43 +379,81 @@ class CorrectionService:
             }
         step = self._step(instance.in_flight_step)
         attempt = Attempt(self, _subject(instance), "resume", instance, None)
-        attempt.bind(instance, holds_in_flight=True)
         attempt.identify()
+        if lease_live(instance, self._now()):
+            attempt.refuse(self._held_message(instance), error=Conflict)
         attempt.check_permissions(self.requirement(step.name), instance.project_id)
-        return self._settle(attempt, instance, step, after_failure=False)
-
-    def _settle(
-        self, attempt: Attempt, instance: Instance, step: Step, *, after_failure: bool
-    ) -> dict[str, Any]:
-        """Read the remote systems to learn whether the in-flight step happened; complete or
-        release it accordingly. Raises Unavailable (step stays in flight) if they can't say."""
-        assert step.probe is not None and instance.in_flight_to is not None
-        ctx = attempt.context(instance, instance.in_flight_data)
-        with attempt.remote_failures(in_flight=True, settling=True):
-            done = step.probe(ctx)
-        if done is not None:
-            return self._complete(
-                attempt, instance, instance.in_flight_to, done, revision=instance.revision
+        owner = Owner.here(attempt.actor.login if attempt.actor else None)
+        now = self._now()
+        until = format_time(now + dt.timedelta(seconds=self.lease_seconds))
+        with self.db.write() as conn:
+            claimed = self.store.update(
+                conn, instance.id, instance.revision,
+                {"in_flight_lease_until": until, **owner.columns()},
             )
+        if claimed is None:
+            current = self._reload(instance.id)
+            attempt.bind(current)
+            if current.in_flight_step is None:
+                why = "another operator settled the step meanwhile"
+            else:
+                why = self._held_message(current).removeprefix("Conflict: ")
+            attempt.refuse(f"Conflict: {why}", error=Conflict)
+        attempt.bind(claimed, lease=self._lease(claimed, sent_by_owner=False))
+        return self._settle(attempt, step, after_failure=False)
+
+    def _held_message(self, instance: Instance) -> str:
+        owner = Owner.of(instance)
+        who = owner.describe() if owner else "another process"
+        return (
+            f"Conflict: {instance.in_flight_step} is in flight on correction {instance.id},"
+            f" held by {who} until {instance.in_flight_lease_until};"
+            f" run `relink resume {instance.id}` after then if it is still in flight."
+        )
+
+    def _settle(self, attempt: Attempt, step: Step, *, after_failure: bool) -> dict[str, Any]:
+        """Read the remote systems to learn whether the in-flight step happened; complete or
+        release it accordingly. If they can't say, the step stays in flight (Unavailable)."""
+        lease = attempt.lease
+        instance = attempt.instance
+        assert step.probe is not None and lease is not None and instance is not None
+        assert instance.in_flight_to is not None
+        ctx = attempt.context(instance, instance.in_flight_data)
+        try:
+            with guarded(lease), attempt.remote_failures(in_flight=True, settling=True):
+                done = step.probe(ctx)
+        except LeaseLost as exc:
+            attempt.bind(lease.instance, lease=None)
+            attempt.refuse(f"Overtaken: {exc.message}.", error=Conflict)
+        attempt.bind(lease.instance, lease=lease)
+        if done is not None:
+            return self._complete(attempt, instance.in_flight_to, done)
         if after_failure:
-            attempt.fail_and_release(attempt.last_failure or "the remote system did not answer")
+            why = attempt.last_failure or "the remote system did not answer"
+            if lease.unanswered:
+                # "Not yet" does not mean "never": a write that was never answered may still be
+                # on its way. Only a resume after this lease may release the step.
+                attempt.fail_unknown(why)
+            # Every write was answered and the remote systems say nothing changed.
+            lease.maybe_landed = False
+            attempt.fail_and_release(why)
         message = f"Released {step.name}: it had not happened; run it again when ready."
         with self.db.write() as conn:
-            released = self._write(conn, instance, {}, release=True)
-            attempt.record(conn, "succeeded", message, settled=step.name, happened=False)
+            released = self._write(conn, attempt, {}, release=True)
+            if released is not None:
+                attempt.record(conn, "succeeded", message, settled=step.name, happened=False)
+        if released is None:
+            self._overtaken(attempt, step.name)
+        lease.active = False
         return attempt.result("succeeded", message, written=released)
 
     # writing results -----------------------------------------------------------------------
 
-    def _complete(
-        self,
-        attempt: Attempt,
-        instance: Instance,
-        to_state: str,
-        result: StepResult,
-        *,
-        revision: int,
-    ) -> dict[str, Any]:
+    def _complete(self, attempt: Attempt, to_state: str, result: StepResult) -> dict[str, Any]:
+        """Write the step's result (releasing it from flight) and its audit entry, in one
+        transaction; a row that moved on meanwhile is refused as overtaken, audited."""
+        instance = attempt.instance
+        assert instance is not None
         values: dict[str, Any] = {"state": to_state}
         if to_state in self.definition.finals:
             values["open_invoice_id"] = None
@@ -366,32 +468,42 @@ class CorrectionService:
                 "corrected": instance.in_flight_data,
             }
         with self.db.write() as conn:
-            done = self._write(conn, instance, values, release=True, revision=revision)
-            attempt.record(conn, "succeeded", result.message, to_state=to_state, **extra)
+            done = self._write(conn, attempt, values, release=True)
+            if done is not None:
+                attempt.record(conn, "succeeded", result.message, to_state=to_state, **extra)
+        if done is None:
+            self._overtaken(attempt, attempt.action, result.message)
+        if attempt.lease is not None:
+            attempt.lease.active = False
         attempt.style = result.style
         return attempt.result("succeeded", result.message, written=done)
 
     def _write(
-        self,
-        conn: Connection,
-        instance: Instance,
-        values: dict[str, Any],
-        *,
-        release: bool,
-        revision: int | None = None,
-    ) -> Instance:
-        """Compare-and-set ``values`` (releasing the step in flight); the instance as written."""
+        self, conn: Connection, attempt: Attempt, values: dict[str, Any], *, release: bool
+    ) -> Instance | None:
+        """Compare-and-set ``values`` (releasing the step in flight) at the revision the attempt
+        last wrote; the instance as written, or None when another operator moved it on."""
+        instance = attempt.instance
+        assert instance is not None
         if release:
             values = values | NOT_IN_FLIGHT
         values["updated_at"] = self._clock()
-        at = instance.revision if revision is None else revision
-        written = self.store.update(conn, instance.id, at, values)
-        if written is None:
-            raise Conflict(
-                f"correction {instance.id} was changed by another operator meanwhile",
-                workflow=view(instance, self.machine),
-            )
-        return written
+        return self.store.update(conn, instance.id, instance.revision, values)
+
+    def _overtaken(self, attempt: Attempt, step: str, happened: str | None = None) -> NoReturn:
+        """This attempt's second transaction found the row moved on: audit and refuse (exit 4)."""
+        assert attempt.instance is not None
+        wid = attempt.instance.id
+        if attempt.lease is not None:
+            attempt.lease.active = False
+        current = self._reload(wid)
+        attempt.bind(current)
+        said = f" What this attempt saw: {happened}" if happened else ""
+        attempt.refuse(
+            f"Conflict: correction {wid} was changed by another operator while {step} ran"
+            f" (now {current.state}); nothing more was written.{said}",
+            error=Conflict,
+        )
 
     # helpers -------------------------------------------------------------------------------
 

@@ -58,6 +58,10 @@ class Instance:
     in_flight_key: str | None
     in_flight_since: str | None
     in_flight_data: dict[str, Any] | None
+    in_flight_owner: str | None
+    in_flight_host: str | None
+    in_flight_pid: int | None
+    in_flight_lease_until: str | None
     created_at: str
     updated_at: str
 
@@ -76,6 +80,10 @@ NOT_IN_FLIGHT: dict[str, Any] = {
     "in_flight_key": None,
     "in_flight_since": None,
     "in_flight_data": None,
+    "in_flight_owner": None,
+    "in_flight_host": None,
+    "in_flight_pid": None,
+    "in_flight_lease_until": None,
 }
 """The values that release a step from flight (and mark a settled instance)."""
 

@@ -42,6 +42,10 @@ class WorkflowRow(SQLModel, table=True):
     in_flight_key: str | None = Field(default=None, sa_column=Column(String(64)))
     in_flight_since: str | None = Field(default=None, sa_column=Column(String(32)))
     in_flight_data: str | None = Field(default=None, sa_column=Column(Text))
+    in_flight_owner: str | None = Field(default=None, sa_column=Column(String(255)))
+    in_flight_host: str | None = Field(default=None, sa_column=Column(String(255)))
+    in_flight_pid: int | None = Field(default=None, sa_column=Column(Integer))
+    in_flight_lease_until: str | None = Field(default=None, sa_column=Column(String(32)))
     created_at: str = Field(sa_column=Column(String(32), nullable=False))
     updated_at: str = Field(sa_column=Column(String(32), nullable=False))
 

@@ -15,6 +15,10 @@ def view(instance: Instance, machine: WorkflowMachine) -> dict[str, Any]:
             "step": instance.in_flight_step,
             "to_state": instance.in_flight_to,
             "since": instance.in_flight_since,
+            "owner": instance.in_flight_owner,
+            "host": instance.in_flight_host,
+            "pid": instance.in_flight_pid,
+            "lease_until": instance.in_flight_lease_until,
         }
     return {
         "id": instance.id,

@@ -28,6 +28,7 @@ from integrations.errors import (
     RemoteRejectedCredentials,
     RemoteUnavailable,
 )
+from integrations.guard import current as current_guard
 from integrations.models import Call
 from integrations.pacing import Pacer, header_number, retry_after
 from integrations.shape import parse_json, remote_words
@@ -161,6 +162,8 @@ class HttpClient:
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
             raise RemoteUnavailable(f"{label} unavailable: invalid URL", system=system) from exc
         self._base_path = self._client.base_url.raw_path.decode("ascii").rstrip("/")
+        # the longest one exchange may take: what a lease must still cover when it is sent
+        self._send_seconds = p.connect_timeout + p.write_timeout + p.read_timeout
         self._pacer = Pacer(
             clock=p.clock, sleep=p.sleep, pace_below=p.pace_below,
             reset_margin=p.reset_margin, max_wait=p.max_wait,
@@ -212,6 +215,14 @@ class HttpClient:
             raise RemoteUnavailable(
                 f"{self.label} unavailable: invalid request URL", system=self.system
             ) from exc
+        if _origin(request.url) != _origin(self._client.base_url):
+            # an absolute URL (e.g. from an answer): the token goes only where it was configured
+            raise RemoteProtocolError(
+                f"{self.label} unavailable: refused to send a request to"
+                f" {self.clean(_origin_text(request.url))}, not the configured"
+                f" {self.clean(_origin_text(self._client.base_url))}; nothing was sent",
+                system=self.system,
+            )
         where = f"{method} {self._relative(request.url)}"
         safe = method in SAFE_METHODS or idempotent
         p = self.policy
@@ -236,15 +247,30 @@ class HttpClient:
 
     def _attempt(self, request: httpx.Request, where: str, safe: bool) -> Reply:
         self._pacer.before_send()
+        guard = current_guard()
+        write = request.method not in SAFE_METHODS
+        if guard is not None:  # last word before the request leaves: it may refuse
+            try:
+                guard.before_send(write=write, seconds=self._send_seconds)
+            except BaseException:
+                self._pacer.after_answer(None)
+                raise
         try:
             response = self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
             self._pacer.after_answer(None)
             self._record(request, None, None)
+            if guard is not None and write:
+                guard.settled(changed=False if _unsent(exc) else None)
             raise self._transport_failure(exc, where, safe) from exc
         except BaseException:  # e.g. the auth flow could not renew the token: nothing was answered
+            # (interrupted mid-send, a write stays "maybe sent" for the guard)
             self._pacer.after_answer(None)
             raise
+        if guard is not None and write:
+            status = response.status_code
+            unprocessed = status in RETRY_ANY_STATUS or 400 <= status < 500
+            guard.settled(changed=not unprocessed)
         try:
             raw = self._read(response, where, safe)
         finally:
@@ -254,7 +280,7 @@ class HttpClient:
         return self._interpret(response, raw, where, safe)
 
     def _transport_failure(self, exc: httpx.HTTPError, where: str, safe: bool) -> Exception:
-        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        unsent = _unsent(exc)
         if isinstance(exc, httpx.ConnectError):
             reason = "could not connect"
         elif isinstance(exc, httpx.TimeoutException):
@@ -369,6 +395,10 @@ class HttpClient:
             message = said or f"{label} {generic} (HTTP {status}, {where})"
         elif status >= 500:
             error, message = RemoteUnavailable, f"{label} unavailable: HTTP {status} ({where})"
+        elif 300 <= status < 400:  # never followed: a token goes only where it was configured
+            error = RemoteProtocolError
+            message = (f"{label} unavailable: unexpected HTTP {status}, a redirect relink does"
+                       f" not follow ({where})")
         else:
             error = RemoteProtocolError
             message = f"{label} unavailable: unexpected HTTP {status} ({where})"
@@ -386,6 +416,20 @@ _CLIENT_ERRORS: dict[int, tuple[type[RemoteError], str]] = {
     403: (RemoteForbidden, "forbids this"),
     404: (RemoteNotFound, "found nothing"),
 }
+
+
+def _unsent(exc: httpx.HTTPError) -> bool:
+    """The request never left the machine: no connection was made for it."""
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port: where a request (and its Authorization header) goes."""
+    return url.scheme, url.host, url.port
+
+
+def _origin_text(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.netloc.decode('ascii', errors='replace')}"
 
 
 def _attempts(n: int) -> str:

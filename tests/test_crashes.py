@@ -1,6 +1,7 @@
-"""R2 at CI size: `relink advance` processes killed (SIGKILL) at random moments inside their
-steps; `resume` settles every correction, local state matches the sandbox, no remote change
-happens twice, the audit chain holds. The scenario is ``bench/crashes.py`` (100 kills there)."""
+"""R2 at CI size: `relink advance` processes killed (SIGKILL) or stopped (SIGSTOP, then SIGCONT)
+at random moments inside their steps, with refused and unavailable resumes in between; `resume`
+settles every correction, local state matches the sandbox, no remote change happens twice, the
+audit chain holds. The scenario is ``bench/crashes.py`` (100 rounds there)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bench.scenario import Target
 from tests.conftest import Sandbox
 
 LATENCY_MS = 50
-KILLS = 8
+KILLS = 10
 
 
 @pytest.fixture(name="slow_sandbox")
@@ -33,4 +34,7 @@ def test_killed_steps_are_settled_by_resume(db_url: str, slow_sandbox: Sandbox) 
     report = crashes.run(target, kills=KILLS, seed=7, latency_ms=LATENCY_MS)
     assert report["violations"] == []
     assert sum(report["resume"].values()) == KILLS
-    assert report["landed"].get("in_flight", 0) > 0
+    landed = report["landed"]
+    assert landed.get("kill:in_flight", 0) > 0 and landed.get("stop:in_flight", 0) > 0, landed
+    refusals = report["refused_resumes"]
+    assert refusals.get("refused:Refused", 0) > 0 and refusals.get("leased:Conflict", 0) > 0

@@ -38,6 +38,9 @@ def test_help(relink: Relink, snapshot: SnapshotAssertion) -> None:
     assert outcome.stdout == snapshot
 
 
+OWNER = re.compile(r" on .+ \(pid \d+\)$")
+
+
 def mask(entry: dict[str, Any], ids: dict[Any, str]) -> dict[str, Any]:
     """Replace what differs from run to run (times, hashes, request ids, keys, new ids)."""
 
@@ -46,8 +49,11 @@ def mask(entry: dict[str, Any], ids: dict[Any, str]) -> dict[str, Any]:
             return {k: walk(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v) for v in value]
-        if key in ("recorded_at", "created_at", "updated_at", "since", "time", "original_time"):
+        if key in ("recorded_at", "created_at", "updated_at", "since", "time", "original_time",
+                   "lease_until"):
             return "<time>" if value else value
+        if key == "owner" and isinstance(value, str):
+            return OWNER.sub(" on <host> (pid <pid>)", value)
         if key in ("request_id", "idempotency_key") and value:
             return "<id>"
         if isinstance(value, str) and HEX64.match(value):

@@ -23,10 +23,12 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from audit.chain import DuplicateKey, unique_object
 from audit.errors import CheckpointError, CheckpointUnreadable
 
 SIGNED_FIELDS = ("log_id", "seq", "hash", "signed_at")
 MAX_FILE = 64 * 1024
+MAX_SEQ = 2**53 - 1  # the largest integer JCS (and so a signature) can carry
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -130,8 +132,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint file, parsed and checked for shape (not yet for its signature)."""
     data = _read(path, "checkpoint")
     try:
-        checkpoint = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        checkpoint = json.loads(data, object_pairs_hook=unique_object)
+    except DuplicateKey as exc:
+        raise CheckpointUnreadable(f"{path}: the checkpoint holds {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise CheckpointUnreadable(f"{path}: not a JSON checkpoint file") from None
     _check_shape(checkpoint, str(path))
     return dict(checkpoint)
@@ -171,8 +175,10 @@ def _check_shape(checkpoint: Any, where: str) -> None:
     if missing:
         raise CheckpointUnreadable(f"{where}: checkpoint lacks {', '.join(missing)}")
     seq = checkpoint["seq"]
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        raise CheckpointUnreadable(f"{where}: checkpoint seq must be an integer >= 0")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
+        raise CheckpointUnreadable(
+            f"{where}: checkpoint seq must be an integer from 0 to {MAX_SEQ}"
+        )
     for field in ("log_id", "hash", "signed_at", "public_key", "signature"):
         if not isinstance(checkpoint[field], str):
             raise CheckpointUnreadable(f"{where}: checkpoint {field} must be a string")

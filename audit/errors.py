@@ -4,6 +4,7 @@
 
     AuditError                   base
     ├── ChainBroken              a bad entry; ``seq`` and ``problem`` say which and why
+    ├── HeadMissing              the head row is gone (deleted outside relink)
     └── CheckpointError          a checkpoint does not verify (bad signature, another key)
         └── CheckpointUnreadable a key or checkpoint file cannot be read, parsed or created
 """
@@ -20,6 +21,12 @@ class ChainBroken(AuditError):
         super().__init__(f"audit log broken at seq {seq}: {problem}")
         self.seq = seq
         self.problem = problem
+
+
+class HeadMissing(AuditError):
+    def __init__(self) -> None:
+        super().__init__("the audit log's head row (audit_head) is missing: it was deleted"
+                         " outside relink")
 
 
 class CheckpointError(AuditError):

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
-from audit.chain import FIELDS, entry_hash, evidence_text
+from audit.chain import FIELDS, EvidenceError, entry_hash, evidence_text, parse_evidence
+from audit.errors import ChainBroken, HeadMissing
 from audit.tables import ENTRY, HEAD
 
 
@@ -47,7 +49,9 @@ class AuditLog:
         ``fields`` holds the entry's subject, actor, action and outcome; ``seq``,
         ``recorded_at``, ``prev_hash`` and ``hash`` are filled in here.
         """
-        head = conn.execute(self._head).one()
+        head = conn.execute(self._head).first()
+        if head is None:
+            raise HeadMissing()
         entry: dict[str, Any] = {key: None for key in FIELDS[:-1]}
         entry.update(fields)
         entry["seq"] = head.seq + 1
@@ -125,8 +129,44 @@ def rows(
     try:
         for partition in result.partitions():
             yield from partition
+    except OperationalError as exc:
+        found = _undecodable(conn, filters, exc)
+        if found is None:
+            raise
+        result.close()
+        raise ChainBroken(found[0], f"its {found[1]} is not UTF-8 text (the entry was altered)"
+                          ) from None
     finally:
         result.close()
+
+
+_NOT_UTF8 = re.compile(r"Could not decode to UTF-8 column '(\w+)'")
+
+
+def _undecodable(
+    conn: Connection, filters: Filters, exc: OperationalError
+) -> tuple[int, str] | None:
+    """SQLite holds bytes a TEXT column cannot decode (written outside relink): the first such
+    entry's seq and the column, or None when ``exc`` is something else."""
+    match = _NOT_UTF8.search(str(exc.orig))
+    driver = conn.connection.dbapi_connection
+    if match is None or match[1] not in ENTRY.c or driver is None:
+        return None
+    driver.create_function("relink_is_utf8", 1, _is_utf8, deterministic=True)
+    column = sa.cast(ENTRY.c[match[1]], sa.LargeBinary)
+    statement = sa.select(sa.func.min(ENTRY.c.seq)).where(
+        *filters.clauses(), sa.func.relink_is_utf8(column) == 0
+    )
+    seq = conn.execute(statement).scalar()
+    return None if seq is None else (int(seq), match[1])
+
+
+def _is_utf8(data: bytes | None) -> int:
+    try:
+        (data or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return 0
+    return 1
 
 
 def query(
@@ -137,23 +177,33 @@ def query(
     newest_first: bool = False,
     batch: int = 5_000,
 ) -> Iterator[dict[str, Any]]:
-    """Entries matching ``filters`` in seq order (or newest first), streamed in batches."""
-    loads = json.loads
+    """Entries matching ``filters`` in seq order (or newest first), streamed in batches.
+
+    Raises ChainBroken at an entry whose evidence is not one unambiguous JSON object (not JSON,
+    or a key held twice): no reader shows or exports one reading of an ambiguous entry.
+    """
     fields = FIELDS
     for row in rows(conn, filters, limit=limit, newest_first=newest_first, batch=batch):
         entry = dict(zip(fields, row, strict=True))
-        entry["evidence"] = loads(entry["evidence"])
+        try:
+            entry["evidence"] = parse_evidence(entry["evidence"])
+        except EvidenceError as exc:
+            raise ChainBroken(entry["seq"], str(exc)) from None
         yield entry
 
 
 def head(conn: Connection, *, for_update: bool = False) -> dict[str, Any]:
-    """The head row: this log's random ``log_id`` and the ``seq`` and ``hash`` of its last entry
-    (``for_update``: locked until the transaction ends, as appends lock it, on PostgreSQL)."""
+    """The head row: this log's random ``log_id``, the ``seq`` and ``hash`` of its last entry
+    and ``canonical_from``, the first seq stored as JCS (``for_update``: locked until the
+    transaction ends, as appends lock it, on PostgreSQL). HeadMissing if the row is gone."""
     statement = sa.select(HEAD).where(HEAD.c.id == 1)
     if for_update and conn.dialect.name == "postgresql":
         statement = statement.with_for_update()
-    row = conn.execute(statement).one()
-    return {"log_id": row.log_id, "seq": row.seq, "hash": row.hash}
+    row = conn.execute(statement).first()
+    if row is None:
+        raise HeadMissing()
+    return {"log_id": row.log_id, "seq": row.seq, "hash": row.hash,
+            "canonical_from": row.canonical_from}
 
 
 def hash_at(conn: Connection, seq: int) -> str | None:

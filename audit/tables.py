@@ -52,6 +52,10 @@ class AuditHeadRow(SQLModel, table=True):
     log_id: str = Field(sa_column=Column(String(64), nullable=False))
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False))
+    # the first seq whose stored evidence must be its JCS encoding (migration 0002)
+    canonical_from: int = Field(
+        default=1, sa_column=Column(BigInteger, nullable=False, server_default="1")
+    )
 
 
 ENTRY = AuditEntryRow.__table__  # type: ignore[attr-defined]

@@ -170,8 +170,7 @@ class Floor:
         seq, prev = self.conn.execute(self.head).fetchone()
         entry = dict(fields, seq=seq + 1, recorded_at=utc_now(), prev_hash=prev)
         digest = hashlib.sha256(rfc8785.dumps(entry)).hexdigest()
-        evidence = json.dumps(entry["evidence"], ensure_ascii=False, separators=(",", ":"),
-                              sort_keys=True)
+        evidence = rfc8785.dumps(entry["evidence"]).decode()  # stored as its JCS text
         self.conn.execute(
             self.insert_entry,
             tuple(evidence if k == "evidence" else digest if k == "hash" else entry[k]

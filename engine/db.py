@@ -23,9 +23,18 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from engine.errors import Conflict, SchemaMismatch, Unavailable, UsageError
+from audit.errors import AuditError
+from engine.errors import (
+    Conflict,
+    EngineError,
+    IntegrityError,
+    SchemaMismatch,
+    StorageError,
+    Unavailable,
+    UsageError,
+)
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0003"
 MIGRATIONS = Path(__file__).parent / "migrations"
 LOCK_TIMEOUT_MS = 5000  # the longest wait for another operator's lock, both backends
 BUSY = "the database is busy with another operator's step; try again"
@@ -43,7 +52,80 @@ def normalise_url(url: str) -> str:
         raise UsageError(
             f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or postgresql://..."
         )
+    if parsed.drivername.startswith("sqlite") and _in_memory(parsed.database, parsed.query):
+        raise UsageError(
+            "an in-memory SQLite database would lose the audit log when relink exits:"
+            " use sqlite:///PATH to a file"
+        )
     return parsed.render_as_string(hide_password=False)
+
+
+def _in_memory(database: str | None, query: Any) -> bool:
+    """``sqlite://``, ``sqlite:///:memory:`` and the URI forms (``file::memory:``,
+    ``mode=memory``) all name a database that vanishes with the process."""
+    name = database or ""
+    return (
+        name in ("", ":memory:")
+        or name.startswith(("file::memory:", "file:?", ":memory:?"))
+        or query.get("mode") == "memory"
+        or "mode=memory" in name
+    )
+
+
+# SQLite's primary result codes (https://sqlite.org/rescode.html) relink maps
+SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY = 3, 5, 6, 8
+SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_NOTADB = 10, 11, 14, 13, 26
+
+
+def sqlite_error(code: int | None, where: str) -> EngineError | None:
+    """The engine error an SQLite result code stands for, or None when relink does not map it."""
+    if code is None:
+        return None
+    primary = code & 0xFF  # extended codes carry the primary one in their low byte
+    if primary in (SQLITE_BUSY, SQLITE_LOCKED):
+        return Conflict(BUSY)
+    if primary in (SQLITE_READONLY, SQLITE_PERM):
+        return StorageError(
+            f"the database {where} is read-only: relink must be able to write the file and"
+            " its folder"
+        )
+    if primary == SQLITE_NOTADB:
+        return StorageError(f"{where} is not an SQLite database: check --db/RELINK_DATABASE_URL")
+    if primary == SQLITE_CORRUPT:
+        return StorageError(f"the database {where} is damaged: restore it from a backup")
+    if primary == SQLITE_CANTOPEN:
+        return StorageError(f"cannot open the database file of {where}")
+    if primary == SQLITE_FULL:
+        return StorageError(f"the disk holding the database {where} is full")
+    if primary == SQLITE_IOERR:
+        return StorageError(f"the database {where} could not be read or written (I/O error)")
+    return None
+
+
+def sqlstate_error(state: str | None, where: str) -> EngineError | None:
+    """The engine error a PostgreSQL SQLSTATE stands for, or None when relink does not map it.
+
+    Decided by the code, never by the (localised) message text."""
+    if not state:
+        return None
+    if state in ("40001", "40P01"):  # serialization_failure, deadlock_detected
+        return Conflict("another operator's step collided with this one; try again")
+    if state == "55P03":  # lock_not_available (lock_timeout)
+        return Conflict(BUSY)
+    if state == "3D000":  # invalid_catalog_name
+        return StorageError(f"the database of {where} does not exist: create it, then run"
+                            " `relink init`")
+    if state.startswith("28"):  # invalid_authorization_specification, invalid_password
+        return StorageError(f"the database server refused the login of {where}: check the user"
+                            " and its password")
+    if state == "25006":  # read_only_sql_transaction
+        return StorageError(f"the database {where} is read-only")
+    if state == "53100":  # disk_full
+        return StorageError(f"the disk holding the database {where} is full")
+    if state.startswith("08") or state in ("57P01", "57P02", "57P03", "53300"):
+        # connection_exception, admin/crash shutdown, cannot_connect_now, too_many_connections
+        return Unavailable(f"cannot reach the database {where}; try again")
+    return None
 
 
 def redact(url: str) -> str:
@@ -87,7 +169,7 @@ class Database:
         return engine
 
     def _sqlite_engine(self, path: str | None) -> Engine:
-        if path and path != ":memory:":
+        if path and not path.startswith("file:"):  # a URI (uri=true) names no folder to create
             try:
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -142,20 +224,40 @@ class Database:
     def _translated(self) -> Iterator[None]:
         try:
             yield
-        except OperationalError as exc:
-            text = str(exc.orig).lower()
-            if "locked" in text or "lock timeout" in text or "busy" in text:
-                raise Conflict(BUSY) from exc
-            if "could not connect" in text or ("connection" in text and "refused" in text):
-                raise Unavailable(f"cannot reach the database {redact(self.url)}") from exc
-            raise
+        except AuditError as exc:  # a corrupt audit entry or a missing head, met on the way
+            raise IntegrityError(f"{exc}; run `relink audit verify`") from exc
         except DBAPIError as exc:
+            known = self._known_failure(exc)
+            if known is not None:
+                raise known from exc
             text = str(exc.orig).lower()
+            if isinstance(exc, OperationalError):
+                if "locked" in text or "lock timeout" in text or "busy" in text:
+                    raise Conflict(BUSY) from exc
+                if "could not connect" in text or ("connection" in text and "refused" in text):
+                    raise Unavailable(f"cannot reach the database {redact(self.url)}") from exc
+                raise
             if "lock timeout" in text or "could not obtain lock" in text:
                 raise Conflict(BUSY) from exc
             if "deadlock" in text or "could not serialize" in text:
                 raise Conflict("another operator's step collided with this one; try again") from exc
             raise
+
+    def _known_failure(self, exc: DBAPIError) -> EngineError | None:
+        """The engine error for a failure the driver identifies by code (SQLite's result code,
+        PostgreSQL's SQLSTATE), or None. libpq reports no SQLSTATE when the connection itself
+        fails (no such database or role, refused login, server down): those are exit 3 with the
+        server's own words."""
+        where = redact(self.url)
+        if self.dialect == "sqlite":
+            return sqlite_error(getattr(exc.orig, "sqlite_errorcode", None), where)
+        state = getattr(exc.orig, "sqlstate", None)
+        if state:
+            return sqlstate_error(state, where)
+        if exc.statement is None:  # raised while connecting, before any statement
+            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+            return Unavailable(f"cannot connect to the database {where} ({reason[:300]})")
+        return None
 
     # schema --------------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@
     │   └── CredentialsRejected (1)  the remote system rejected the token
     ├── Unavailable (3)              a remote system could not be reached; nothing changed
     ├── Conflict (4)                 someone else changed the workflow, or a step is in flight
-    └── IntegrityError (5)           audit log failed verification, or schema version mismatch
-        └── SchemaMismatch (5)
+    ├── IntegrityError (5)           audit log failed verification, or schema version mismatch
+    │   └── SchemaMismatch (5)
+    └── StorageError (5)             the database cannot be used: read-only, not a database,
+                                     missing, or the server refused relink's login
 
 Errors raised while a workflow is known carry ``workflow`` (its view as plain data), so the CLI
 can still print the workflow document with ``outcome`` and ``message``.
@@ -67,3 +69,9 @@ class IntegrityError(EngineError):
 
 class SchemaMismatch(IntegrityError):
     """The database schema is not at the revision this relink expects."""
+
+
+class StorageError(EngineError):
+    """The database cannot be used as it stands; retrying will not help until someone acts."""
+
+    exit_code = 5

@@ -15,6 +15,13 @@ from audit.log import AuditLog
 from engine.db import Database
 
 POSTGRES_ENV = "RELINK_TEST_POSTGRES_URL"
+SQLITE_TRIGGERS = ("audit_entry_no_update", "audit_entry_no_delete", "audit_entry_no_replace",
+                   "audit_head_no_insert", "audit_head_no_delete", "audit_head_forward")
+POSTGRES_TRIGGERS = (
+    ("audit_entry_no_update_delete", "audit_entry"), ("audit_entry_no_truncate", "audit_entry"),
+    ("audit_head_no_insert_delete", "audit_head"), ("audit_head_no_truncate", "audit_head"),
+    ("audit_head_forward", "audit_head"),
+)
 WORKFLOW = "subcontractor-invoice"
 ACTORS = [
     (7001, "dana.whitfield@harborbuild.example", "Dana Whitfield"),
@@ -57,12 +64,13 @@ class Raw:
         return list(cursor.fetchall()) if cursor.description else []
 
     def drop_triggers(self) -> None:
+        """Drop every append-only trigger of the audit tables, as their owner could."""
         if self.dialect == "sqlite":
-            self.execute("DROP TRIGGER audit_entry_no_update")
-            self.execute("DROP TRIGGER audit_entry_no_delete")
+            for name in SQLITE_TRIGGERS:
+                self.execute(f"DROP TRIGGER {name}")
         else:
-            self.execute("DROP TRIGGER audit_entry_no_update_delete ON audit_entry")
-            self.execute("DROP TRIGGER audit_entry_no_truncate ON audit_entry")
+            for name, table in POSTGRES_TRIGGERS:
+                self.execute(f"DROP TRIGGER {name} ON {table}")
 
     def close(self) -> None:
         self.conn.close()

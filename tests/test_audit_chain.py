@@ -11,16 +11,22 @@ from typing import Any
 
 import pytest
 import rfc8785
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine.reviews
+from audit.chain import FIELDS, entry_hash, legacy_evidence_text
 from audit.checkpoint import generate_keypair
-from audit.log import Filters
-from engine.db import Database
+from audit.log import Filters, utc_now
+from audit.tables import ENTRY
+from engine.db import MIGRATIONS, Database
 from engine.errors import IntegrityError
 from engine.reviews import AuditService
 from tests.audit_support import Raw, append, build_log, correction, opened
+from tests.conftest import BACKENDS, _fresh_postgres
 
 # The independent verifier ---------------------------------------------------------------------
 # Written from spec/audit.md alone: rfc8785, hashlib and json, nothing from relink.
@@ -33,11 +39,18 @@ SPEC_FIELDS = {
 }
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused if it holds a key twice (parsers disagree on which value wins)."""
+    keys = [key for key, _ in pairs]
+    assert len(set(keys)) == len(keys), f"a key held twice in {keys}"
+    return dict(pairs)
+
+
 def independent_verify(lines: list[str]) -> tuple[int, str]:
     """(last seq, last hash) of a JSONL export; AssertionError names the first bad seq."""
     expected_prev, expected_seq = "0" * 64, 1
     for line in lines:
-        entry = json.loads(line)
+        entry = json.loads(line, object_pairs_hook=unique_keys)
         seq = entry.get("seq")
         assert set(entry) == SPEC_FIELDS, f"seq {seq}: fields {sorted(set(entry) ^ SPEC_FIELDS)}"
         assert seq == expected_seq, f"seq {expected_seq}: found seq {seq}"
@@ -87,6 +100,16 @@ def test_independent_verifier_rejects_a_forged_export(db: Database, tmp_path: Pa
     forged["evidence"]["erp_reply"]["status"] = "Active"
     lines[7] = json.dumps(forged)
     with pytest.raises(AssertionError, match="seq 8: hash does not match"):
+        independent_verify(lines)
+
+
+def test_independent_verifier_rejects_a_key_held_twice(db: Database, tmp_path: Path) -> None:
+    """A line whose evidence holds a forged value before the real key fails the independent
+    verifier, although parsing it last-key-wins gives the hashed value."""
+    build_log(db, corrections=1)
+    lines = export_lines(AuditService(db), tmp_path)
+    lines[2] = lines[2].replace('"status":"Deleted"', '"status":"Active","status":"Deleted"')
+    with pytest.raises(AssertionError, match="a key held twice"):
         independent_verify(lines)
 
 
@@ -168,3 +191,79 @@ def test_verify_reads_one_snapshot_while_entries_are_appended(
     assert AuditService(db).verify()["head_seq"] == 5
     monkeypatch.undo()
     assert AuditService(db).verify()["head_seq"] == 6
+
+
+# entries stored before schema 0002 ------------------------------------------------------------
+
+# Evidence whose sorted compact json.dumps text (the 0001 writer's) is not its JCS text.
+NOT_JCS_BEFORE_0002 = {"rate": 1.0, "small": 2.5e-7, "\U0001F600": "grin", "\uff01": "bang",
+                       "total": "18250.00"}
+
+
+@pytest.fixture(name="old_db", params=BACKENDS)
+def fixture_old_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database at schema 0001, as the relink before issue 8 left it."""
+    cleanup = None if request.param == "sqlite" else _fresh_postgres()
+    url = f"sqlite:///{tmp_path / 'old.db'}" if cleanup is None else next(cleanup)
+    db = Database(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.connect() as conn:
+        config.attributes["connection"] = conn.execution_options(relink_write=True)
+        command.upgrade(config, "0001")
+        if conn.in_transaction():
+            conn.commit()
+    yield db
+    db.dispose()
+    if cleanup is not None:
+        next(cleanup, None)
+
+
+def append_as_0001(db: Database, fields: dict[str, Any]) -> None:
+    """Append one entry as schema 0001's writer did: evidence stored as sorted json.dumps."""
+    with db.write() as conn:
+        seq, prev = conn.execute(sa.text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+        entry = {key: None for key in FIELDS[:-1]} | fields
+        entry |= {"seq": seq + 1, "recorded_at": utc_now(), "prev_hash": prev}
+        entry["hash"] = entry_hash(entry)
+        conn.execute(ENTRY.insert(), {**entry,
+                                      "evidence": legacy_evidence_text(entry["evidence"])})
+        conn.execute(sa.text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
+                     {"seq": entry["seq"], "hash": entry["hash"]})
+
+
+def test_entries_from_before_0002_keep_their_encoding_and_new_ones_are_jcs(
+    old_db: Database, tmp_path: Path
+) -> None:
+    """After the upgrade, entries stored by the 0001 writer verify as they are (JCS required
+    where that writer's text was JCS); new entries are stored as JCS and must stay so."""
+    old = correction(1, 9001, 101)[:3]
+    old[1]["evidence"] = NOT_JCS_BEFORE_0002
+    for fields in old:
+        append_as_0001(old_db, fields)
+    old_db.upgrade()
+    assert AuditService(old_db).verify()["entries"] == 3
+    new = correction(2, 9002, 101)[:2]
+    new[1]["evidence"] = NOT_JCS_BEFORE_0002
+    append(old_db, new)
+    service = AuditService(old_db)
+    result = service.verify()
+    assert independent_verify(export_lines(service, tmp_path)) == (
+        result["head_seq"], result["head_hash"]
+    )
+    raw = Raw(old_db)
+    raw.drop_triggers()
+    try:
+        stored = {seq: str(raw.execute("SELECT evidence FROM audit_entry WHERE seq = ?",
+                                       (seq,))[0][0]) for seq in (1, 2, 5)}
+        assert stored[2] == legacy_evidence_text(NOT_JCS_BEFORE_0002) != stored[5]
+        assert stored[5] == rfc8785.dumps(NOT_JCS_BEFORE_0002).decode()
+        for seq, text in ((1, stored[1].replace(",", ", ")), (5, stored[2])):
+            raw.execute("UPDATE audit_entry SET evidence = ? WHERE seq = ?", (text, seq))
+            with pytest.raises(IntegrityError, match=f"at seq {seq}: evidence is not stored in"
+                               " its canonical"):
+                service.verify()
+            raw.execute("UPDATE audit_entry SET evidence = ? WHERE seq = ?", (stored[seq], seq))
+    finally:
+        raw.close()
+    assert service.verify()["entries"] == 5

@@ -105,6 +105,8 @@ def test_an_altered_checkpoint_fails(keys: tuple[Path, Path], field: str, value:
     ("not json", "not a JSON checkpoint"),
     ("[1, 2]", "must be a JSON object"),
     ('{"seq": 1}', "lacks log_id"),
+    ('{"seq": ' + "[" * 30_000 + "]" * 30_000 + "}", "not a JSON checkpoint"),
+    ('{"seq": 5, "seq": 7}', 'holds the key "seq" twice'),
 ])
 def test_a_malformed_checkpoint_file_is_unreadable(tmp_path: Path, text: str, reason: str) -> None:
     """A checkpoint file that is not a checkpoint is an input problem, not a failed check."""
@@ -218,6 +220,31 @@ def test_cli_keygen_checkpoint_verify(db_url: str, tmp_path: Path) -> None:
     assert relink("checkpoint", "--key", str(tmp_path / "gone.key")).exit_code == 2
     printed = relink("checkpoint", "--key", str(key))
     assert printed.exit_code == 0 and json.loads(printed.stdout)["seq"] == 7
+
+
+BAD_CHECKPOINTS: dict[str, Any] = {
+    "nested 30,000 deep": lambda cp: json.dumps(cp)[:-1] + ', "x": ' + "[" * 30_000
+    + "]" * 30_000 + "}",
+    "seq 10**30": lambda cp: json.dumps(cp | {"seq": 10**30}),
+    "a key twice": lambda cp: json.dumps(cp)[:-1] + f', "seq": {cp["seq"] - 1}}}',
+}
+
+
+@pytest.mark.parametrize("case", BAD_CHECKPOINTS)
+def test_cli_refuses_an_unreadable_checkpoint_in_one_line(
+    db_url: str, keys: tuple[Path, Path], case: str
+) -> None:
+    """A checkpoint nested 30,000 deep, with a seq of 10**30 or a key held twice: exit 2 and one
+    line, never an unexpected error."""
+    with opened(db_url) as db:
+        path = keys[0].parent / "cp.json"
+        path.write_text(BAD_CHECKPOINTS[case](AuditService(db).checkpoint(keys[0])))
+    outcome = CliRunner().invoke(cli.app, ["--db", db_url, "audit", "verify", "--checkpoint",
+                                           str(path), "--public-key", str(keys[1])],
+                                 env={"RELINK_CONFIG": ""})
+    lines = outcome.stderr.strip().splitlines()
+    assert (outcome.exit_code, len(lines), outcome.stdout) == (2, 1, ""), outcome.stderr
+    assert "Traceback" not in outcome.stderr and str(path) in lines[0]
 
 
 def write(checkpoint: dict[str, Any], folder: Path) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from engine.db import SCHEMA_REVISION
 from tests.conftest import Relink
 
 RELINK = str(Path(sys.executable).with_name("relink"))
@@ -50,8 +51,8 @@ def test_init_is_idempotent(tmp_path: Path) -> None:
     first = subprocess.run([RELINK, "init"], env=env, capture_output=True, text=True)
     second = subprocess.run([RELINK, "init"], env=env, capture_output=True, text=True)
     assert first.returncode == second.returncode == 0
-    assert first.stdout.startswith("Schema created at 0001")
-    assert second.stdout.startswith("Schema already at 0001")
+    assert first.stdout.startswith(f"Schema created at {SCHEMA_REVISION}")
+    assert second.stdout.startswith(f"Schema already at {SCHEMA_REVISION}")
 
 
 def test_sandbox_serve(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.db import SCHEMA_REVISION, Database
+from engine.db import MIGRATIONS, SCHEMA_REVISION, Database
 from tests.audit_support import Raw
 from tests.conftest import Relink, Sandbox, _fresh_postgres
 
@@ -108,3 +108,21 @@ def test_the_current_schema_is_accepted(relink: Relink) -> None:
     assert (init.exit_code, init.stdout.startswith(f"Schema already at {SCHEMA_REVISION}")) == (
         0, True)
     assert relink("list").exit_code == 0
+
+
+def test_the_migrations_form_one_line_ending_at_schema_revision() -> None:
+    """Alembic sees one head, SCHEMA_REVISION, and revisions numbered in landing order: each
+    0000N revises the one before it, so two changes never branch the history."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
+    assert scripts.get_heads() == [SCHEMA_REVISION]
+    revisions = sorted(scripts.walk_revisions(), key=lambda script: script.revision)
+    assert [script.revision for script in revisions] == [
+        f"{n:04d}" for n in range(1, len(revisions) + 1)
+    ]
+    for before, script in zip([None, *revisions], revisions, strict=False):
+        assert script.down_revision == (before.revision if before else None), script.revision

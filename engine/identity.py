@@ -45,6 +45,7 @@ def whoami(remotes: Remotes, settings: Settings, project_id: int | None = None) 
             "requires": requirement.as_dict(),
             "allowed": False if missing else (None if unknown else True),
             "missing": missing,
+            "loosened": settings.policy_loosened.get(step, []),
         })
     return {
         "id": actor.id,
@@ -55,6 +56,9 @@ def whoami(remotes: Remotes, settings: Settings, project_id: int | None = None) 
         "erp": settings.erp,
         "permissions": granted,
         "steps": steps,
+        # a policy looser than product.md's: its fingerprint (None for the default or stricter)
+        "policy_fingerprint": settings.policy_fingerprint,
+        "config_files": [str(path) for path in settings.config_files],
     }
 
 

@@ -1,17 +1,23 @@
 """Settings: command-line option > environment > relink.toml > default (spec/cli.md).
 
 Loading is cheap (stdlib only) so the CLI can read settings without importing the heavy layers.
+Config files: ``--config``/``RELINK_CONFIG`` alone, else ``<user config dir>/relink.toml``
+overlaid by ``./relink.toml``; what the latter may set without an allowance: :mod:`engine.trust`.
 Secrets are not settings: tokens come from :mod:`engine.credentials`.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from engine.errors import UsageError
 
@@ -44,6 +50,7 @@ KEYS: dict[tuple[str, str], tuple[str | None, type]] = {
     ("http", "backoff_initial"): ("RELINK_HTTP_BACKOFF_INITIAL", float),
     ("http", "backoff_max"): ("RELINK_HTTP_BACKOFF_MAX", float),
     ("http", "pace_below"): ("RELINK_HTTP_PACE_BELOW", int),
+    ("steps", "lease_seconds"): ("RELINK_LEASE_SECONDS", float),
 }
 # Secrets never go into relink.toml: these keys are refused with a pointer to the right place.
 SECRET_KEYS = {
@@ -63,6 +70,7 @@ DEFAULTS: dict[tuple[str, str], Any] = {
     ("http", "backoff_initial"): 0.2,
     ("http", "backoff_max"): 5.0,
     ("http", "pace_below"): 10,
+    ("steps", "lease_seconds"): 60.0,
 }
 
 
@@ -101,8 +109,16 @@ class Settings:
     backoff_initial: float = 0.2
     backoff_max: float = 5.0
     pace_below: int = 10
+    lease_seconds: float = 60.0
     policy: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: Path | None = None
+    # the files read, lowest precedence first (config_file is the last)
+    config_files: tuple[Path, ...] = ()
+    # a policy looser than product.md's (engine.policy): its fingerprint, recorded in the
+    # evidence of every audit entry it governs, and step -> what it accepts beyond the default;
+    # None and empty when the policy in force is the default or stricter
+    policy_fingerprint: str | None = None
+    policy_loosened: dict[str, list[str]] = field(default_factory=dict)
 
     def require_company(self) -> int:
         if self.company_id is None:
@@ -110,44 +126,68 @@ class Settings:
         return self.company_id
 
 
-def find_config(explicit: str | None, env: Mapping[str, str]) -> Path | None:
-    """``--config`` > ``RELINK_CONFIG`` > ./relink.toml > <user config dir>/relink.toml."""
+def find_configs(explicit: str | None, env: Mapping[str, str]) -> list[tuple[Path, bool]]:
+    """The config files to read, lowest precedence first, each with whether it is trusted.
+
+    ``--config`` or ``RELINK_CONFIG``: that file alone (trusted). Otherwise
+    ``<user config dir>/relink.toml`` (trusted), overlaid by ``./relink.toml``, which is trusted
+    only for what :mod:`engine.trust` lets an unallowed file set.
+    """
     chosen = explicit or env.get("RELINK_CONFIG")
     if chosen:
         path = Path(chosen).expanduser()
         if not path.is_file():
             raise UsageError(f"config file not found: {path}")
-        return path
-    for candidate in (Path("relink.toml"), config_dir() / "relink.toml"):
-        if candidate.is_file():
-            return candidate
-    return None
+        return [(path, True)]
+    found: list[tuple[Path, bool]] = []
+    user = config_dir() / "relink.toml"
+    if user.is_file():
+        found.append((user, True))
+    here = Path("relink.toml")
+    if here.is_file() and not (found and _same_file(here, user)):
+        found.append((here.absolute(), False))
+    return found
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
+MAX_CONFIG = 1_000_000  # bytes: a config file is a few hundred
+
+
+def load_config(path: Path) -> tuple[dict[str, Any], bytes]:
+    """The parsed file and the exact bytes parsed (read once, so a hash of them is of them)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG + 1)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror})") from exc
+    if len(data) > MAX_CONFIG:
+        raise UsageError(f"{path}: larger than {MAX_CONFIG} bytes")
+    try:
+        return tomllib.loads(data.decode("utf-8")), data
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML (not UTF-8 at byte {exc.start})") from exc
+    except RecursionError:
+        raise UsageError(f"{path}: not valid TOML (nested too deeply)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from exc
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from exc
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read it ({exc.strerror})") from exc
-    return raw
+    return load_config(path)[0]
 
 
-def load_settings(
-    *,
-    db: str | None = None,
-    config: str | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Settings:
-    """Resolve settings; any invalid value is a UsageError naming the key and the file."""
-    env = os.environ if env is None else env
-    path = find_config(config, env)
-    raw = read_config(path) if path else {}
-    where = str(path) if path else "config"
-    policy = _policy(raw.pop("policy", {}), where)
+def validate_config(raw: Mapping[str, Any], where: str) -> None:
+    """Refuse unknown settings, secrets and an invalid ``[policy]``, naming ``where``."""
+    _policy(raw.get("policy", {}), where)
     for section, table in raw.items():
+        if section == "policy":
+            continue
         for key in table if isinstance(table, dict) else ():
             if (section, key) in SECRET_KEYS:
                 raise UsageError(
@@ -161,13 +201,38 @@ def load_settings(
                 else next(f"{section}.{k}" for k in table if (section, k) not in KEYS)
             )
             raise UsageError(f"{where}: unknown setting {bad!r}")
+
+
+def load_settings(
+    *,
+    db: str | None = None,
+    config: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve settings; any invalid value is a UsageError naming the key and the file."""
+    env = os.environ if env is None else env
+    sources = find_configs(config, env)
+    raw: dict[str, dict[str, Any]] = {}  # the files merged, later ones over earlier ones
+    where: dict[tuple[str, str], str] = {}  # the file each value in ``raw`` came from
+    policy: dict[str, dict[str, Any]] = {}
+    for path, trusted in sources:
+        layer, data = load_config(path)
+        validate_config(layer, str(path))
+        if not trusted:  # ./relink.toml: policy, endpoints, database... only when allowed
+            from engine.trust import check_working_directory_file
+
+            check_working_directory_file(path, layer, data)
+        policy |= layer.pop("policy", {})
+        for section, table in layer.items():
+            raw.setdefault(section, {}).update(table)
+            where |= {(section, key): str(path) for key in table}
     values: dict[tuple[str, str], Any] = {}
     origins: dict[tuple[str, str], str] = {}  # where each value came from, for messages
     for (section, key), (variable, kind) in KEYS.items():
         value = DEFAULTS.get((section, key))
         origins[(section, key)] = f"{section}.{key}"
         if key in raw.get(section, {}):
-            origins[(section, key)] = f"{where}: {section}.{key}"
+            origins[(section, key)] = f"{where[(section, key)]}: {section}.{key}"
             value = _coerce(raw[section][key], kind, origins[(section, key)])
         if variable and env.get(variable):
             origins[(section, key)] = variable
@@ -189,6 +254,11 @@ def load_settings(
             raise UsageError(f"{origins[('http', key)]} must not be negative")
     if not 1 <= values[("http", "max_attempts")] <= 20:
         raise UsageError(f"{origins[('http', 'max_attempts')]} must be between 1 and 20")
+    if not 0.1 <= values[("steps", "lease_seconds")] <= 86400:
+        raise UsageError(
+            f"{origins[('steps', 'lease_seconds')]} must be between 0.1 and 86400 seconds"
+        )
+    _check_ranges_and_urls(values, origins)
     return Settings(
         database_url=values[("database", "url")] or default_database_url(),
         procore_url=values[("procore", "api_url")].rstrip("/"),
@@ -205,9 +275,29 @@ def load_settings(
         backoff_initial=values[("http", "backoff_initial")],
         backoff_max=values[("http", "backoff_max")],
         pace_below=values[("http", "pace_below")],
+        lease_seconds=values[("steps", "lease_seconds")],
         policy=policy,
-        config_file=path,
+        config_file=sources[-1][0] if sources else None,
+        config_files=tuple(path for path, _ in sources),
+        **_policy_looseness(policy),
     )
+
+
+def _policy_looseness(policy: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``policy_fingerprint`` and ``policy_loosened`` of :class:`Settings`.
+
+    Only a trusted file can have set ``policy`` (an unallowed ./relink.toml setting it was
+    refused above), so a looser policy reaching here is accepted, and named by its fingerprint.
+    """
+    if not policy:
+        return {}
+    from engine.policy import fingerprint, loosened, policy_in_force
+
+    in_force = policy_in_force(policy)
+    gains = loosened(in_force)
+    if not gains:
+        return {}
+    return {"policy_fingerprint": fingerprint(in_force), "policy_loosened": gains}
 
 
 def _coerce(value: Any, kind: type, origin: str) -> Any:
@@ -216,18 +306,111 @@ def _coerce(value: Any, kind: type, origin: str) -> Any:
     if kind is str:
         if not isinstance(value, str):
             raise UsageError(f"{origin} must be a string")
+        try:  # an environment value of bytes that are not UTF-8 holds lone surrogates
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"{origin} is not UTF-8 text") from None
         return value
     if isinstance(value, bool):
         raise UsageError(f"{origin} must be a number")
     try:
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UsageError(
-            f"{origin} must be {'an integer' if kind is int else 'a number'}"
+            f"{origin} must be {'an integer' if kind is int else 'a finite number'}"
         ) from None
     if kind is int and isinstance(value, float):
         raise UsageError(f"{origin} must be an integer")
+    if kind is float and not math.isfinite(number):  # inf, nan, 1e400
+        raise UsageError(f"{origin} must be a finite number")
+    if kind is int and not INT64[0] <= number <= INT64[1]:
+        raise UsageError(f"{origin} must be an integer of at most 64 bits")
     return number
+
+
+INT64 = (-(2**63), 2**63 - 1)
+# Upper bounds of numeric settings: beyond them a value is a slip or an attack, and would fail
+# late, deep inside a library (a time_t overflow, a sleep that never ends), not here by name.
+MAXIMA: dict[tuple[str, str], float] = {
+    ("http", "connect_timeout"): 600.0,
+    ("http", "read_timeout"): 600.0,
+    ("http", "max_wait"): 3600.0,
+    ("http", "backoff_initial"): 600.0,
+    ("http", "backoff_max"): 600.0,
+    ("http", "pace_below"): 1_000_000,
+}
+URL_KEYS = (("procore", "api_url"), ("procore", "login_url"), ("erp", "api_url"))
+MAX_URL = 2048
+_HOST_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})*\.?")
+_IPV4_LIKE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_ERP_COMPANY = re.compile(r"[!-~]{1,255}")  # printable ASCII, no space...
+_NOT_IN_ERP_COMPANY = set("/?#%\\")  # ...and nothing that would change the URL it goes into
+
+
+def _check_ranges_and_urls(
+    values: Mapping[tuple[str, str], Any], origins: Mapping[tuple[str, str], str]
+) -> None:
+    """Upper bounds, the company ids and the endpoint URLs, checked when settings load."""
+    for key, most in MAXIMA.items():
+        if values[key] > most:
+            raise UsageError(f"{origins[key]} must be at most {most:g}")
+    company = values[("procore", "company_id")]
+    if company is not None and not 0 < company <= 2**53 - 1:  # the audit log's JSON integers
+        raise UsageError(
+            f"{origins[('procore', 'company_id')]} must be a positive integer below 2^53"
+        )
+    for key in URL_KEYS:
+        if values[key] is not None:
+            check_url(values[key], origins[key])
+    erp_company = values[("erp", "company")]
+    if erp_company is not None and (
+        not _ERP_COMPANY.fullmatch(erp_company) or _NOT_IN_ERP_COMPANY & set(erp_company)
+    ):
+        raise UsageError(  # it goes into a URL path (QuickBooks) or a header (Xero)
+            f"{origins[('erp', 'company')]} must be printable ASCII without spaces or any of"
+            " / ? # % \\ (at most 255 characters)"
+        )
+
+
+def check_url(value: str, origin: str) -> None:
+    """Refuse what is not an http(s) base URL relink can send to, naming where it came from and
+    never echoing it (a URL may carry credentials)."""
+    problem = _url_problem(value)
+    if problem:
+        raise UsageError(f"{origin} is not a usable http(s) URL: {problem}")
+
+
+def _url_problem(value: str) -> str | None:
+    if len(value) > MAX_URL:
+        return f"longer than {MAX_URL} characters"
+    if not value.isascii() or not value.isprintable() or " " in value:
+        return "only printable ASCII without spaces (an international host in its xn-- form)"
+    try:
+        parts = urlsplit(value)
+        _port, host = parts.port, parts.hostname  # port: ValueError when not 0-65535
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if not host:
+        return "it names no host"
+    if parts.username is not None or parts.password is not None:
+        return "it must not hold a user name or password"
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        return "it must not have a query or fragment"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "its IPv6 address is not valid"
+    elif _IPV4_LIKE.fullmatch(host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return "its IPv4 address is not valid"
+    elif not _HOST_NAME.fullmatch(host):
+        return "its host name is not valid"
+    return None
 
 
 def _policy(raw: Any, where: str) -> dict[str, dict[str, Any]]:

@@ -39,6 +39,24 @@ class Requirement:
             gaps.append("Can Push to Accounting")
         return gaps
 
+    def loosens(self, default: Requirement) -> list[str]:
+        """What this requirement accepts that ``default`` does not, in Procore's words (empty
+        when it is as strict as ``default`` or stricter): a level ``default`` refuses, a tool
+        ``default`` checks left unchecked, or Can Push to Accounting no longer required."""
+        gains = []
+        for tool, label in (("commitments", "Commitments"),
+                            ("erp_integrations", "ERP Integrations")):
+            mine, theirs = getattr(self, tool), getattr(default, tool)
+            if not theirs:
+                continue  # the default does not check this tool: nothing to loosen
+            if not mine:
+                gains.append(f"{label} not checked")
+            elif extra := mine - theirs:
+                gains.append(f"{label} {_either(frozenset(extra))}")
+        if default.can_push_to_accounting and not self.can_push_to_accounting:
+            gains.append("no Can Push to Accounting")
+        return gains
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "commitments": sorted(self.commitments, key=LEVELS.index),

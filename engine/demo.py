@@ -19,6 +19,7 @@ from engine.render import audit_table
 from engine.reviews import AuditService
 from engine.service import CorrectionService
 from engine.settings import ERP_PRODUCTS, Settings
+from engine.terminal import printable, rich_safe
 
 INVOICE, PROJECT = 9001, 101
 CORRECTION = {"invoice_number": "INV-1001-R1", "comment": "Re-entered with the right number"}
@@ -60,6 +61,12 @@ def run_demo(
         url = db_url or f"sqlite:///{Path(scratch) / 'demo.db'}"
         db = Database(url)
         db.upgrade()
+        if next(AuditService(db).entries(_all(), limit=1), None) is not None:
+            db.dispose()  # never mix the demo's entries into a real audit log
+            raise UsageError(
+                "the demo needs an empty database, and this one already holds audit entries:"
+                " give --db a new file, or leave it out for a temporary one"
+            )
         with SandboxServer(erp=erp) as sandbox:
             env = sandbox.env() | {"RELINK_PROCORE_TOKEN": "sandbox-ana"}
             settings = sandbox_settings(env, url)
@@ -119,7 +126,7 @@ class _Narrator:
 
     def heading(self, text: str) -> None:
         if not self.quiet:
-            self.console.print(text, style="bold")
+            self.console.print(rich_safe(text), style="bold")
 
     def run(
         self, steps: list[dict[str, Any]], command: str, call: Callable[[], dict[str, Any]]
@@ -132,10 +139,12 @@ class _Narrator:
             doc = exc.workflow | {"style": exc.style}
         steps.append({"command": command, **{k: v for k, v in doc.items() if k != "style"}})
         if not self.quiet:
-            self.console.print(f"$ {command}", style="dim")
+            self.console.print(rich_safe(f"$ {command}"), style="dim")
             style = doc.get("style", "success")
             if doc["outcome"] == "refused" and style == "success":
                 style = "refusal"
-            self.console.print(Text(doc["message"], style=STYLES.get(style, "")))
-            self.console.print(f"  state: {doc['state']}; next: {', '.join(doc['next']) or '—'}")
+            message = printable(doc["message"], newlines=True)
+            self.console.print(Text(message, style=STYLES.get(style, "")))
+            next_steps = ", ".join(doc["next"]) or "—"
+            self.console.print(rich_safe(f"  state: {doc['state']}; next: {next_steps}"))
         return doc

@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from engine.terminal import printable, rich_safe
+
 OUTCOME_STYLES = {"succeeded": "green", "refused": "yellow", "failed": "red", "in_flight": "cyan"}
 
 
@@ -20,7 +22,7 @@ def _transition(entry: dict[str, Any]) -> str:
 
 
 def audit_table(console: Console, entries: Iterable[dict[str, Any]], title: str = "") -> None:
-    table = Table(title=title or None, show_lines=False)
+    table = Table(title=rich_safe(title) if title else None, show_lines=False)
     table.add_column("seq", no_wrap=True, justify="right")
     table.add_column("UTC", min_width=10)
     for column in ("actor", "action", "state"):
@@ -29,15 +31,25 @@ def audit_table(console: Console, entries: Iterable[dict[str, Any]], title: str 
     table.add_column("message", overflow="fold", ratio=1, min_width=16)
     for entry in entries:
         table.add_row(
-            str(entry["seq"]),
-            entry["recorded_at"][:19].replace("T", " "),
-            (entry.get("actor_login") or "—").split("@")[0],
-            entry["action"],
-            _transition(entry),
-            Text(entry["outcome"], style=OUTCOME_STYLES.get(entry["outcome"], "")),
-            entry["message"],
+            rich_safe(entry["seq"]),
+            rich_safe(str(entry["recorded_at"])[:19].replace("T", " ")),
+            rich_safe((entry.get("actor_login") or "—").split("@")[0]),
+            rich_safe(entry["action"]),
+            rich_safe(_transition(entry)),
+            Text(printable(entry["outcome"]), style=OUTCOME_STYLES.get(entry["outcome"], "")),
+            _message(entry),
         )
     console.print(table)
+
+
+def _message(entry: dict[str, Any]) -> Text:
+    """An entry's message, and a visible marker when a loosened policy governed it."""
+    text = Text(printable(entry["message"]))
+    evidence = entry.get("evidence")
+    loosened = evidence.get("policy_fingerprint") if isinstance(evidence, dict) else None
+    if loosened:
+        text.append(f"\npolicy: loosened {printable(str(loosened))}", style="bold yellow")
+    return text
 
 
 def workflow_table(console: Console, items: list[dict[str, Any]]) -> None:
@@ -59,14 +71,16 @@ def workflow_table(console: Console, items: list[dict[str, Any]]) -> None:
     for item in items:
         flight = item.get("in_flight")
         table.add_row(
-            str(item["id"]),
-            item["state"],
-            str(item["project_id"]),
-            str(item["invoice_id"]),
-            item.get("erp_bill_id") or "—",
-            flight["step"] if flight else "",
-            ", ".join(item["next"]),
-            item["updated_at"][:19].replace("T", " "),
+            *map(rich_safe, (
+                item["id"],
+                item["state"],
+                item["project_id"],
+                item["invoice_id"],
+                item.get("erp_bill_id") or "—",
+                flight["step"] if flight else "",
+                ", ".join(item["next"]),
+                str(item["updated_at"])[:19].replace("T", " "),
+            ))
         )
     console.print(table)
 
@@ -91,7 +105,7 @@ def show_workflow(console: Console, doc: dict[str, Any]) -> None:
     grid.add_column(style="bold")
     grid.add_column()
     for label, value in lines:
-        grid.add_row(label, value)
+        grid.add_row(label, rich_safe(value))
     console.print(grid)
     audit_table(console, doc.get("history", []), title="History")
 
@@ -109,10 +123,16 @@ def requirement_text(needs: dict[str, Any]) -> str:
 
 
 def identity(console: Console, doc: dict[str, Any]) -> None:
-    console.print(f"{doc['name']} <{doc['login']}> (Procore user {doc['id']})")
-    console.print(f"company {doc['company_id']}, ERP {doc.get('erp') or 'not configured'}")
+    console.print(rich_safe(f"{doc['name']} <{doc['login']}> (Procore user {doc['id']})"))
+    erp = doc.get("erp") or "not configured"
+    console.print(rich_safe(f"company {doc['company_id']}, ERP {erp}"))
     for name, value in doc["permissions"].items():
-        console.print(f"  {name.replace('_', ' ')}: {value}")
+        console.print(rich_safe(f"  {name.replace('_', ' ')}: {value}"))
+    if doc.get("policy_fingerprint"):
+        files = ", ".join(doc.get("config_files") or []) or "the config file"
+        console.print(Text(printable(
+            f"policy: loosened {doc['policy_fingerprint']} (looser than product.md's default,"
+            f" from {files}; recorded in every audit entry it governs)"), style="bold yellow"))
     if not doc.get("steps"):
         return
     table = Table(title="What relink checks", title_justify="left")
@@ -124,23 +144,32 @@ def identity(console: Console, doc: dict[str, Any]) -> None:
         elif step["allowed"]:
             verdict = Text("allowed", style="green")
         else:
-            verdict = Text("not allowed: lacks " + "; ".join(step["missing"]), style="yellow")
-        table.add_row(step["step"], requirement_text(step["requires"]), verdict)
+            verdict = Text(printable("not allowed: lacks " + "; ".join(step["missing"])),
+                           style="yellow")
+        requires = Text(printable(requirement_text(step["requires"])))
+        if step.get("loosened"):
+            requires.append(printable(f" (loosened: {'; '.join(step['loosened'])})"),
+                            style="yellow")
+        table.add_row(rich_safe(step["step"]), requires, verdict)
     console.print(table)
 
 
 def definition(console: Console, doc: dict[str, Any]) -> None:
-    console.print(f"[bold]{doc['name']}[/bold] v{doc['version']}: {doc['description']}")
-    console.print(f"states: {', '.join(doc['states'])} (final: {', '.join(doc['finals'])})")
+    about = rich_safe(f"v{doc['version']}: {doc['description']}")
+    console.print(f"[bold]{rich_safe(doc['name'])}[/bold] {about}")
+    states, finals = ", ".join(doc["states"]), ", ".join(doc["finals"])
+    console.print(rich_safe(f"states: {states} (final: {finals})"))
     table = Table()
     for column in ("step", "from", "to", "requires", "what it does"):
         table.add_column(column, overflow="fold")
     for step in doc["steps"]:
         table.add_row(
-            step["name"],
-            ", ".join(step["from"]) or "—",
-            step["to"],
-            requirement_text(step["requires"]),
-            step["summary"],
+            *map(rich_safe, (
+                step["name"],
+                ", ".join(step["from"]) or "—",
+                step["to"],
+                requirement_text(step["requires"]),
+                step["summary"],
+            ))
         )
     console.print(table)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from audit.chain import EvidenceError, entry_from_row
 from audit.checkpoint import (
     fingerprint,
     generate_keypair,
@@ -26,11 +26,13 @@ from audit.checkpoint import (
     sign_checkpoint,
     verify_checkpoint,
 )
-from audit.errors import ChainBroken, CheckpointError, CheckpointUnreadable
+from audit.errors import ChainBroken, CheckpointError, CheckpointUnreadable, HeadMissing
 from audit.log import AuditLog, Filters, hash_at, head, query, rows, utc_now
-from audit.verify import verify_rows
+from audit.verify import check_row, verify_rows
 from engine.db import Database
 from engine.errors import IntegrityError, UsageError
+from engine.outfile import check_target, write_atomically
+from engine.terminal import for_terminal
 
 FORMATS = ("jsonl", "csv", "ocsf")
 LOG_WORKFLOW = "audit"  # the ``workflow`` of log-level entries (``workflow_id`` null)
@@ -58,8 +60,10 @@ class AuditService:
     def entries(
         self, filters: Filters, *, limit: int | None = None, newest_first: bool = False
     ) -> Iterator[dict[str, Any]]:
-        """Matching entries, streamed (memory stays flat however long the log is)."""
+        """Matching entries, streamed (memory stays flat however long the log is).
+        IntegrityError if the log's head row is gone or an entry's evidence is ambiguous."""
         with self.db.read() as conn:
+            head(conn)
             yield from query(conn, filters, limit=limit, newest_first=newest_first)
 
     # verify --------------------------------------------------------------------------------
@@ -74,7 +78,10 @@ class AuditService:
         signed = _checked(checkpoint, public_key) if checkpoint is not None else None
         with self.db.read() as conn:
             _one_snapshot(conn)
-            recorded = head(conn)
+            try:
+                recorded = head(conn)
+            except HeadMissing as exc:
+                raise IntegrityError(f"audit log verification failed: {exc}") from None
             if signed is not None and signed["log_id"] != recorded["log_id"]:
                 raise IntegrityError(
                     f"audit log verification failed: the checkpoint of seq {signed['seq']} is of"
@@ -82,7 +89,7 @@ class AuditService:
                 )
             try:
                 with contextlib.closing(rows(conn, Filters())) as stored:
-                    checked = verify_rows(stored)
+                    checked = verify_rows(stored, canonical_from=recorded["canonical_from"])
             except ChainBroken as exc:
                 raise IntegrityError(
                     f"audit log verification failed at seq {exc.seq}: {exc.problem}"
@@ -122,7 +129,7 @@ class AuditService:
         except CheckpointUnreadable as exc:
             raise UsageError(str(exc)) from exc
         if out is not None:
-            _check_target(out)
+            check_target(out, protect=_database_files(self.db))
         signed_at = self._clock()
         with self.db.write() as conn:
             recorded = head(conn, for_update=True)
@@ -136,7 +143,8 @@ class AuditService:
         )
         if out is not None:
             text = json.dumps(document, indent=2) + "\n"
-            _write_atomically(out, lambda stream: stream.write(text), durable=True)
+            write_atomically(out, lambda stream: stream.write(text),
+                             protect=_database_files(self.db))
         return document
 
     # export --------------------------------------------------------------------------------
@@ -144,30 +152,46 @@ class AuditService:
     def export(self, filters: Filters, fmt: str, out: Path | None = None) -> int:
         """Stream matching entries as ``fmt`` to ``out`` (written atomically) or stdout.
 
-        ``jsonl`` and ``csv`` are written from the stored rows (evidence spliced in as stored);
-        ``ocsf`` from parsed entries.
+        Each entry is checked against its own hash as it is read (:func:`check_row`), so what
+        is exported is exactly what was hashed: ``jsonl`` and ``csv`` carry the evidence text as
+        stored, ``ocsf`` the entry parsed from it. The first entry that fails stops the export
+        (IntegrityError naming its seq) and nothing is written: to ``out`` no file, to stdout
+        no byte, as the output is staged (:func:`spooled`) until every entry passed.
         """
         write = self._export_writer(filters, fmt)
         if out is None:
-            return write(sys.stdout)
-        _check_target(out)
+            return spooled(write, for_terminal(sys.stdout, fmt))
+        protect = _database_files(self.db)
+        check_target(out, protect=protect)
         counted: list[int] = []
-        _write_atomically(out, lambda stream: counted.append(write(stream)))
+        write_atomically(out, lambda stream: counted.append(write(stream)), protect=protect)
         return counted[0]
 
     def _export_writer(self, filters: Filters, fmt: str) -> Callable[[IO[str]], int]:
         from audit.export import write_csv_rows, write_jsonl_rows, write_ocsf
 
         if fmt == "ocsf":
-            return lambda stream: write_ocsf(self.entries(filters), stream)
+            return lambda stream: write_ocsf(self._exported(filters, parse=True), stream)
         by_rows = {"jsonl": write_jsonl_rows, "csv": write_csv_rows}.get(fmt)
         if by_rows is None:
             raise UsageError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
-        return lambda stream: by_rows(self._rows(filters), stream)
+        return lambda stream: by_rows(self._exported(filters), stream)
 
-    def _rows(self, filters: Filters) -> Iterator[tuple[Any, ...]]:
-        with self.db.read() as conn, contextlib.closing(rows(conn, filters)) as stored:
-            yield from stored
+    def _exported(self, filters: Filters, *, parse: bool = False) -> Iterator[Any]:
+        """Matching stored rows (with ``parse``: entries), each checked against its own hash as
+        it is read (:func:`check_row`): what is exported is exactly what was hashed."""
+        with self.db.read() as conn:
+            canonical_from = head(conn)["canonical_from"]
+            with contextlib.closing(rows(conn, filters)) as stored:
+                for row in stored:
+                    check_row(row, canonical_from=canonical_from)
+                    if not parse:
+                        yield row
+                        continue
+                    try:
+                        yield entry_from_row(row)
+                    except EvidenceError as exc:
+                        raise ChainBroken(row[0], str(exc)) from None
 
 
 # helpers -------------------------------------------------------------------------------------
@@ -241,35 +265,28 @@ def _checkpoint_fields(public_key: Any, seq: int) -> dict[str, Any]:
     }
 
 
-def _check_target(out: Path) -> None:
-    if out.is_dir():
-        raise UsageError(f"{out} is a directory")
-    if not out.parent.is_dir():
-        raise UsageError(f"{out.parent} does not exist")
+SPOOL_BYTES = 8 * 1024 * 1024
 
 
-def _write_atomically(
-    out: Path, write: Callable[[IO[str]], Any], *, durable: bool = False
-) -> None:
-    """Run ``write`` on a temporary file next to ``out``, then rename it to ``out``: readers
-    see the old file or the whole new one, never a half-written one. The file is created
-    readable by its owner only (mode 0600); ``durable`` also syncs it to disk first."""
-    try:
-        fd, temp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            write(stream)
-            if durable:
-                stream.flush()
-                os.fsync(stream.fileno())
-        os.replace(temp, out)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+def spooled(write: Callable[[IO[str]], int], stream: IO[str]) -> int:
+    """Run ``write`` on a staging file, then copy what it wrote to ``stream``: if ``write``
+    fails part-way, ``stream`` gets nothing. The staging file stays in memory up to
+    :data:`SPOOL_BYTES`, then moves to a temporary file (in ``$TMPDIR``), so memory stays flat."""
+    with tempfile.SpooledTemporaryFile(
+        max_size=SPOOL_BYTES, mode="w+", encoding="utf-8", newline=""
+    ) as staged:
+        count = write(staged)
+        staged.seek(0)
+        while chunk := staged.read(1024 * 1024):
+            if chunk.endswith("\r"):  # keep a CRLF whole for a stream that rewrites line ends
+                chunk += staged.read(1)
+            stream.write(chunk)
+    return count
+
+
+def _database_files(db: Database) -> list[Path]:
+    """The files of a SQLite database, which no ``--out`` may replace."""
+    name = db.engine.url.database if db.dialect == "sqlite" else None
+    if not name or name == ":memory:":
+        return []
+    return [Path(name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]

@@ -20,11 +20,38 @@ __version__ = "0.1.0"
 EXIT_UNEXPECTED = 70
 
 
+def _integer(low: int, high: int, beyond: str) -> Any:
+    """A parser for an integer argument or option: outside ``low..high`` is a usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise typer.BadParameter(f"{text} is beyond {beyond}")
+        return value
+
+    return parse
+
+
+# Every integer argument and option is bounded to what the database holds (signed 64 bits), so
+# an out-of-range id is a usage error (exit 2), not an overflow deep in a driver (exit 70).
+I64: dict[str, Any] = {"parser": _integer(-(2**63), 2**63 - 1, "the signed 64-bit range")}
+# Ids a step records in the audit log stay within JSON's exact integers (RFC 8785/I-JSON), which
+# the log's canonical form requires.
+JSON_ID: dict[str, Any] = {
+    "parser": _integer(-(2**53 - 1), 2**53 - 1, "2^53, the largest id the audit log holds exactly")
+}
+
+
 class RelinkGroup(TyperGroup):
     """Runs commands with relink's error handling: one clear line, the right exit code."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs["standalone_mode"] = False
+        argv = kwargs["args"] if "args" in kwargs else args[0] if args else None
+        _refuse_undecodable(sys.argv[1:] if argv is None else argv)
         try:
             code = super().main(*args, **kwargs)
         except typer.Exit as exc:
@@ -38,10 +65,26 @@ class RelinkGroup(TyperGroup):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             code = 0
         except typer.TyperException as exc:  # click's usage errors, as vendored by Typer
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `relink audit`: help, then 1 line
+                print(exc.format_message())
+                _stderr("Error: missing command (the commands are listed above)")
+                sys.exit(2)
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-            _stderr(f"Error: {_safe(message)}")
+            _stderr(f"Error: {_line(message)}")
             code = getattr(exc, "exit_code", 2)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _refuse_undecodable(argv: Any) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates, which no database, HTTP body or
+    audit entry can hold: relink's arguments are UTF-8 text (file names included)."""
+    for position, arg in enumerate(argv, 1):
+        try:
+            str(arg).encode("utf-8")
+        except UnicodeEncodeError:
+            _stderr(f"Error: argument {position} is not UTF-8 text (a file name that is not"
+                    " must be renamed first)")
+            sys.exit(2)
 
 
 app = typer.Typer(
@@ -60,7 +103,10 @@ sandbox_app = typer.Typer(cls=TyperGroup, help="The local Procore + ERP simulato
                           no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(workflows_app, name="workflows")
+config_app = typer.Typer(cls=TyperGroup, help="Allow a ./relink.toml to set what only a "
+                         "trusted config file may.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(config_app, name="config")
 
 
 @dataclass
@@ -115,13 +161,26 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _stderr(line: str) -> None:
-    print(line, file=sys.stderr)
+    """A line for a person on stderr, control characters shown visibly (engine.terminal)."""
+    from engine.terminal import printable
+
+    print(printable(line, newlines=True), file=sys.stderr)
+
+
+def _say(line: str) -> None:
+    """A line for a person on stdout, control characters shown visibly (engine.terminal)."""
+    from engine.terminal import printable
+
+    print(printable(line, newlines=True))
 
 
 def _emit_json(document: Any) -> None:
     import json
 
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+    from engine.terminal import terminal_safe_json
+
+    text = json.dumps(document, ensure_ascii=False, default=str)
+    sys.stdout.write(terminal_safe_json(text) + "\n")
 
 
 STYLES = {"success": "green", "error": "red", "refusal": "yellow", "failed": "red"}
@@ -134,19 +193,21 @@ def _render_outcome(doc: dict[str, Any]) -> None:
         return
     from rich.text import Text
 
+    from engine.terminal import printable, rich_safe
+
     console = _console()
     style = doc.get("style") or ("failed" if doc.get("outcome") == "failed" else "refusal")
     if doc.get("outcome") == "succeeded" and style == "refusal":
         style = "success"
-    console.print(Text(doc["message"], style=STYLES.get(style, "")))
+    console.print(Text(printable(doc["message"], newlines=True), style=STYLES.get(style, "")))
     if "id" in doc:
         flight = doc.get("in_flight")
         line = f"Correction {doc['id']}: {doc['state']}"
         if flight:
             line += f" ({flight['step']} in flight)"
-        console.print(line)
+        console.print(rich_safe(line))
         if "Next:" not in doc["message"] and doc.get("next") is not None and not flight:
-            console.print(f"Next: {', '.join(doc['next']) or 'none (finished)'}.")
+            console.print(rich_safe(f"Next: {', '.join(doc['next']) or 'none (finished)'}."))
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -159,9 +220,9 @@ def _fail(exc: Exception) -> NoReturn:
                                             else "failed"})
         elif OPTIONS.json:
             _emit_json({"error": exc.message, "exit_code": exc.exit_code})
-            _stderr(f"Error: {exc.message}")
+            _stderr(f"Error: {_line(exc.message)}")
         else:
-            _stderr(f"Error: {exc.message}")
+            _stderr(f"Error: {_line(exc.message)}")
         raise typer.Exit(exc.exit_code)
     if OPTIONS.debug:
         import traceback
@@ -178,8 +239,16 @@ def _usage(message: str) -> Exception:
 
 
 def _safe(text: str) -> str:
+    """The first line of an unexpected error's text, shortened, control characters visible."""
     first = text.strip().splitlines()[0] if text.strip() else ""
-    return first[:300]
+    return _line(first[:300])
+
+
+def _line(text: object) -> str:
+    """Untrusted text for a one-line message: every control character (newlines too) visible."""
+    from engine.terminal import printable
+
+    return printable(text)
 
 
 class _Guard:
@@ -189,7 +258,8 @@ class _Guard:
         return None
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        passing = (typer.Exit, typer.TyperException, KeyboardInterrupt, BrokenPipeError)
+        passing = (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt,
+                   BrokenPipeError)
         if exc is None or isinstance(exc, passing):
             return False
         if isinstance(exc, Exception):
@@ -222,16 +292,17 @@ def init() -> None:
         if OPTIONS.json:
             _emit_json(doc)
         elif before == after:
-            print(f"Schema already at {after} ({doc['database']}).")
+            _say(f"Schema already at {after} ({_line(doc['database'])}).")
         else:
-            print(f"Schema {'created' if before is None else 'upgraded'} at {after}"
-                  f" ({doc['database']}).")
+            _say(f"Schema {'created' if before is None else 'upgraded'} at {after}"
+                 f" ({_line(doc['database'])}).")
 
 
 @app.command()
 def start(
-    invoice_id: int = typer.Argument(..., help="The Procore invoice (requisition) id."),
-    project: int = typer.Option(..., "--project", help="The Procore project id."),
+    invoice_id: int = typer.Argument(..., help="The Procore invoice (requisition) id.",
+                                     **JSON_ID),
+    project: int = typer.Option(..., "--project", help="The Procore project id.", **JSON_ID),
     reason: str = typer.Option(..., "--reason", help="Why this invoice is being corrected."),
 ) -> None:
     """Start a correction of an exported invoice; prints its id."""
@@ -244,7 +315,7 @@ def start(
 
 @app.command()
 def advance(
-    workflow_id: int = typer.Argument(..., metavar="ID", help="The correction id."),
+    workflow_id: int = typer.Argument(..., metavar="ID", help="The correction id.", **JSON_ID),
     step: str = typer.Argument(..., help="delete-in-erp, confirm-erp-deletion, unlink, "
                                "delete-in-procore, reenter or cancel."),
     reason: str | None = typer.Option(None, "--reason", help="Why (kept in the audit log)."),
@@ -261,14 +332,18 @@ def advance(
 
 
 @app.command()
-def resume(workflow_id: int = typer.Argument(..., metavar="ID", help="The correction id.")) -> None:
+def resume(
+    workflow_id: int = typer.Argument(..., metavar="ID", help="The correction id.", **JSON_ID),
+) -> None:
     """Settle a step left in flight by a crash: the remote systems decide."""
     with _guard(), closing(_service()) as service:
         _render_outcome(service.resume(workflow_id))
 
 
 @app.command()
-def show(workflow_id: int = typer.Argument(..., metavar="ID", help="The correction id.")) -> None:
+def show(
+    workflow_id: int = typer.Argument(..., metavar="ID", help="The correction id.", **I64),
+) -> None:
     """State, invoice, ERP bill, step in flight, allowed next steps and history."""
     with _guard():
         with closing(_reader()) as service:
@@ -291,7 +366,7 @@ def _reader() -> Any:
 @app.command("list")
 def list_(
     state: str | None = typer.Option(None, "--state", help="Only corrections in this state."),
-    project: int | None = typer.Option(None, "--project", help="Only this project."),
+    project: int | None = typer.Option(None, "--project", help="Only this project.", **I64),
     stale: str | None = typer.Option(None, "--stale", help="Open and unchanged for at least "
                                      "this long, e.g. 30m, 4h, 2d."),
     limit: int = typer.Option(50, "--limit", min=1, max=10000, help="At most this many."),
@@ -324,26 +399,50 @@ def login(
 
         def ask_code(url: str) -> str:
             _stderr(f"Open this address, sign in to Procore and allow relink:\n\n  {url}\n")
-            return str(typer.prompt("Authorization code", err=True))
+            return _prompt("Authorization code")
 
         doc = run_login(
             OPTIONS.settings(), client_credentials=client_credentials, code=code,
-            ask_code=ask_code,
-            ask_secret=lambda: str(typer.prompt("Procore client secret", hide_input=True,
-                                                err=True)),
+            ask_code=ask_code, ask_secret=lambda: _prompt("Procore client secret", hidden=True),
         )
         if OPTIONS.json:
             _emit_json(doc)
             return
         who = f"{doc['name']} <{doc['login']}>" if doc["login"] else "Procore"
-        print(f"Logged in to {who}; credentials stored in {doc['credentials_file']} (mode 0600).")
+        _say(f"Logged in to {_line(who)}; credentials stored in {_line(doc['credentials_file'])}"
+             " (mode 0600).")
         if doc.get("warning"):
-            _stderr(f"Warning: could not read the user behind the token: {doc['warning']}")
+            _stderr(f"Warning: could not read the user behind the token: {_line(doc['warning'])}")
+
+
+def _prompt(text: str, *, hidden: bool = False) -> str:
+    """Ask on standard input: on a terminal with typer's prompt (hidden input hidden), else one
+    line read as is. Standard input closed, or at its end, is a usage error; Ctrl-C an abort."""
+    noun = text if text.startswith("Procore") else text.lower()
+    closed = _usage(f"standard input closed before the {noun} was typed")
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        raise closed
+    if not stdin.isatty():  # piped or redirected: no echo to hide, nothing for getpass to do
+        print(f"{text}: ", end="", file=sys.stderr, flush=True)
+        line = stdin.readline()
+        if not line:
+            print(file=sys.stderr)  # end the prompt's line
+            raise closed
+        return line.rstrip("\r\n")
+    try:
+        return str(typer.prompt(text, hide_input=hidden, err=True))
+    except typer.Abort as exc:
+        if isinstance(exc.__context__, EOFError):
+            print(file=sys.stderr)
+            raise closed from None
+        raise
 
 
 @app.command()
 def whoami(
-    project: int | None = typer.Option(None, "--project", help="Also read this project's levels."),
+    project: int | None = typer.Option(None, "--project", help="Also read this project's "
+                                       "levels.", **I64),
 ) -> None:
     """The Procore user behind the token and the permissions relink will check."""
     with _guard():
@@ -358,6 +457,42 @@ def whoami(
         from engine.render import identity
 
         identity(_console(), doc)
+
+
+CONFIG_PATH_HELP = "The relink.toml (default: the one in the working directory)."
+
+
+@config_app.command("allow")
+def config_allow(
+    path: Path = typer.Argument(Path("relink.toml"), help=CONFIG_PATH_HELP),
+) -> None:
+    """Trust this relink.toml as it is now (any edit voids it); review it first."""
+    with _guard():
+        from engine.trust import allow
+
+        doc = allow(path)
+        if OPTIONS.json:
+            _emit_json(doc)
+            return
+        sets = ", ".join(doc["sets"]) or "nothing that needs it"
+        _say(_line(f"Allowed {doc['file']} (sha256 {doc['sha256'][:16]}); it may now set {sets}."
+                   " Any edit voids this: run `relink config allow` again after reviewing it."))
+
+
+@config_app.command("deny")
+def config_deny(
+    path: Path = typer.Argument(Path("relink.toml"), help=CONFIG_PATH_HELP),
+) -> None:
+    """Withdraw the allowance of this relink.toml."""
+    with _guard():
+        from engine.trust import deny
+
+        doc = deny(path)
+        if OPTIONS.json:
+            _emit_json(doc)
+            return
+        done = "is no longer allowed" if doc["removed"] else "was not allowed"
+        _say(_line(f"{doc['file']} {done}."))
 
 
 @app.command()
@@ -380,7 +515,8 @@ def sandbox_serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8765, "--port", min=0, max=65535),
     erp: str = typer.Option("qbo", "--erp", help="qbo, xero or intacct."),
-    latency_ms: int = typer.Option(0, "--latency-ms", min=0, help="Delay of every API call."),
+    latency_ms: int = typer.Option(0, "--latency-ms", min=0, max=600_000,
+                                   help="Delay of every API call."),
     fault_rate: float = typer.Option(0.0, "--fault-rate", min=0.0, max=1.0,
                                      help="Share of API calls that fail."),
     rate_limit: str | None = typer.Option(None, "--rate-limit", help="N/H: N calls per H hours."),
@@ -405,8 +541,8 @@ def _rate_limit(text: str | None) -> tuple[int, float] | None:
         parsed = (int(count), float(hours) * 3600)
     except ValueError:
         raise _usage(f"--rate-limit wants N/H, e.g. 3600/1, not {text!r}") from None
-    if parsed[0] < 1 or parsed[1] <= 0:
-        raise _usage("--rate-limit wants a positive N and H")
+    if not (1 <= parsed[0] <= 10**9 and 0 < parsed[1] <= 10**5 * 3600):  # NaN, inf fail too
+        raise _usage("--rate-limit wants N from 1 to 10^9 and H hours from above 0 to 10^5")
     return parsed
 
 
@@ -424,7 +560,7 @@ def workflows_list() -> None:
             _emit_json({"workflows": docs})
             return
         for doc in docs:
-            print(f"{doc['name']} (version {doc['version']}): {doc['description']}")
+            _say(_line(f"{doc['name']} (version {doc['version']}): {doc['description']}"))
 
 
 @workflows_app.command("show")
@@ -455,19 +591,21 @@ def workflows_graph(
         if OPTIONS.json:
             _emit_json({"name": name, "format": fmt, "source": text})
         else:
-            print(text)
+            _say(text)
 
 
 # audit -------------------------------------------------------------------------------------
 
 FILTER_HELP = "ISO 8601 date or date-time, UTC"
+OUT_HELP = ("Write here (atomically; only a new or regular file is replaced) instead of stdout;"
+            " - is stdout.")
 
 
 @audit_app.command("log")
 def audit_log(
-    workflow: int | None = typer.Option(None, "--workflow", help="Correction id."),
-    invoice: int | None = typer.Option(None, "--invoice", help="Procore invoice id."),
-    project: int | None = typer.Option(None, "--project", help="Procore project id."),
+    workflow: int | None = typer.Option(None, "--workflow", help="Correction id.", **I64),
+    invoice: int | None = typer.Option(None, "--invoice", help="Procore invoice id.", **I64),
+    project: int | None = typer.Option(None, "--project", help="Procore project id.", **I64),
     actor: str | None = typer.Option(None, "--actor", help="Procore login."),
     action: str | None = typer.Option(None, "--action", help="start, a step name, resume."),
     outcome: str | None = typer.Option(None, "--outcome", help="in_flight, succeeded, "
@@ -476,7 +614,8 @@ def audit_log(
     until: str | None = typer.Option(None, "--until", help=f"Before ({FILTER_HELP}); a date "
                                      "alone includes that whole day."),
     fmt: str = typer.Option("table", "--format", help="table, json, jsonl or csv."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many entries "
+    limit: int | None = typer.Option(None, "--limit", min=1, max=2**63 - 1,
+                                     help="At most this many entries "
                                      "(table: newest 50 unless set)."),
 ) -> None:
     """The audit history, oldest first (the table shows the newest entries)."""
@@ -494,13 +633,17 @@ def audit_log(
                 rows = list(service.entries(filters, limit=limit or 50, newest_first=True))
                 audit_table(_console(), list(reversed(rows)))
                 return
+            from engine.reviews import spooled  # stdout gets all entries or, on error, none
+
             entries = service.entries(filters, limit=limit)
             if fmt in ("json", "table"):
-                _stream_json_entries(entries)
+                spooled(lambda stream: _stream_json_entries(entries, stream), sys.stdout)
             else:
                 from audit.export import write_csv, write_jsonl
+                from engine.terminal import for_terminal
 
-                (write_jsonl if fmt == "jsonl" else write_csv)(entries, sys.stdout)
+                writer = write_jsonl if fmt == "jsonl" else write_csv
+                spooled(lambda stream: writer(entries, stream), for_terminal(sys.stdout, fmt))
 
 
 @audit_app.command("verify")
@@ -533,23 +676,30 @@ def audit_keygen(
 ) -> None:
     """Create an Ed25519 key pair for signing checkpoints."""
     with _guard():
+        from engine.outfile import out_path
         from engine.reviews import generate_keys
 
+        if out_path(out) is None:
+            raise _usage("--out -: keygen writes two files (KEYFILE and KEYFILE.pub); give a path")
         private, public = generate_keys(out)
         doc = {"private_key": str(private), "public_key": str(public)}
         if OPTIONS.json:
             _emit_json(doc)
         else:
-            print(f"Wrote {private} (keep it secret, mode 0600) and {public}.")
+            _say(f"Wrote {_line(str(private))} (keep it secret, mode 0600) and"
+                 f" {_line(str(public))}.")
 
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(
     key: Path = typer.Option(..., "--key", help="Ed25519 private key file (audit keygen)."),
-    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+    out: Path | None = typer.Option(None, "--out", help=OUT_HELP),
 ) -> None:
     """Sign the current head of the log."""
     with _guard():
+        from engine.outfile import out_path
+
+        out = out_path(out)
         service = _audit_service()
         try:
             doc = service.checkpoint(key, out=out)
@@ -559,7 +709,7 @@ def audit_checkpoint(
             if OPTIONS.json:
                 _emit_json(doc)
             else:
-                print(f"Checkpoint of seq {doc['seq']} written to {out}.")
+                _say(f"Checkpoint of seq {doc['seq']} written to {_line(str(out))}.")
         else:
             import json
 
@@ -569,10 +719,10 @@ def audit_checkpoint(
 @audit_app.command("export")
 def audit_export(
     fmt: str = typer.Option(..., "--format", help="jsonl, csv or ocsf."),
-    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
-    workflow: int | None = typer.Option(None, "--workflow"),
-    invoice: int | None = typer.Option(None, "--invoice"),
-    project: int | None = typer.Option(None, "--project"),
+    out: Path | None = typer.Option(None, "--out", help=OUT_HELP),
+    workflow: int | None = typer.Option(None, "--workflow", **I64),
+    invoice: int | None = typer.Option(None, "--invoice", **I64),
+    project: int | None = typer.Option(None, "--project", **I64),
     actor: str | None = typer.Option(None, "--actor"),
     action: str | None = typer.Option(None, "--action"),
     outcome: str | None = typer.Option(None, "--outcome"),
@@ -582,7 +732,9 @@ def audit_export(
     """Stream entries for reviewers and SIEMs (memory stays flat)."""
     with _guard():
         from engine.datafile import audit_filters
+        from engine.outfile import out_path
 
+        out = out_path(out)
         filters = audit_filters(workflow=workflow, invoice=invoice, project=project, actor=actor,
                                 action=action, outcome=outcome, since=since, until=until)
         if fmt not in ("jsonl", "csv", "ocsf"):
@@ -593,17 +745,22 @@ def audit_export(
         finally:
             service.close()
         if out is not None:
-            _stderr(f"Exported {count} entries to {out}.")
+            _stderr(f"Exported {count} entries to {_line(str(out))}.")
 
 
-def _stream_json_entries(entries: Any) -> None:
+def _stream_json_entries(entries: Any, stream: Any) -> int:
     """``{"entries": [...]}`` written entry by entry, so memory stays flat."""
     import json
 
-    sys.stdout.write('{"entries": [')
-    for index, entry in enumerate(entries):
-        sys.stdout.write((", " if index else "") + json.dumps(entry, ensure_ascii=False))
-    sys.stdout.write("]}\n")
+    from engine.terminal import terminal_safe_json
+
+    stream.write('{"entries": [')
+    count = 0
+    for count, entry in enumerate(entries, 1):
+        text = terminal_safe_json(json.dumps(entry, ensure_ascii=False))
+        stream.write((", " if count > 1 else "") + text)
+    stream.write("]}\n")
+    return count
 
 
 def _audit_service() -> Any:

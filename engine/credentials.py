@@ -140,6 +140,8 @@ def _valid(doc: Any) -> bool:
     texts = ("login_url", "api_url", "client_id", "access_token")
     if not all(isinstance(doc.get(key), str) and doc[key] for key in texts):
         return False
+    if not (doc["access_token"].isascii() and doc["access_token"].isprintable()):
+        return False  # a header could not carry it
     if doc.get("grant") not in GRANTS:
         return False
     optional_texts = ("client_secret", "refresh_token")
@@ -336,7 +338,7 @@ def procore_credentials(
     so a token is only ever sent to the Procore it was issued for)."""
     env = os.environ if env is None else env
     if token := env.get(PROCORE_TOKEN_ENV):
-        return token
+        return checked_token(token, PROCORE_TOKEN_ENV)
     store = store or CredentialStore()
     doc = store.read()
     if doc is None:
@@ -356,7 +358,7 @@ def procore_token(env: Mapping[str, str] | None = None) -> str:
     """The Procore access token as it stands (no refresh): the environment's, else the stored."""
     env = os.environ if env is None else env
     if token := env.get(PROCORE_TOKEN_ENV):
-        return token
+        return checked_token(token, PROCORE_TOKEN_ENV)
     doc = CredentialStore().read()
     if doc is None:
         raise UsageError(f"no Procore credentials: set {PROCORE_TOKEN_ENV} or run `relink login`")
@@ -365,4 +367,17 @@ def procore_token(env: Mapping[str, str] | None = None) -> str:
 
 def erp_token(env: Mapping[str, str] | None = None) -> str | None:
     env = os.environ if env is None else env
-    return env.get(ERP_TOKEN_ENV) or None
+    token = env.get(ERP_TOKEN_ENV) or None
+    return checked_token(token, ERP_TOKEN_ENV) if token else None
+
+
+def checked_token(token: str, variable: str) -> str:
+    """``token`` if an HTTP header can carry it as is: printable ASCII, no spaces around it.
+    Else a UsageError naming ``variable``, never the token (a pasted newline or a look-alike
+    letter would otherwise fail later, deep in the HTTP stack, or reach the server mangled)."""
+    if token.isascii() and token.isprintable() and token == token.strip():
+        return token
+    raise UsageError(
+        f"{variable} holds a character a token cannot have (only printable ASCII, no spaces"
+        " around it): set it again, copied without line breaks"
+    )

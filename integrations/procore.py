@@ -238,7 +238,10 @@ def _matches(requisition: Requisition, commitment_id: int | None, number: str | 
 
 
 def _has_next(reply: Reply, count: int, seen: int) -> bool:
-    """Another page: ``Link`` rel="next", else fewer seen than ``Total``, else a full page."""
+    """Another page: ``Link`` rel="next", else fewer seen than ``Total``, else a full page.
+
+    Only *whether* there is a next page is read: its URL is built from the configured API URL,
+    never taken from the header, so a Link to another host gets no request (and no token)."""
     link = reply.headers.get("Link")
     if link is not None:
         return any(_NEXT_LINK.search(part) for part in link.split(","))

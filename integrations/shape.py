@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Callable, Collection
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -123,15 +124,44 @@ class Shape:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON (no NaN/Infinity); raises ValueError on anything unreadable."""
+    """Strict JSON (no NaN/Infinity), and I-JSON (RFC 7493) as the audit log's canonical form
+    needs it: no integer beyond 2^53, no number that overflows, no lone surrogate escape. Raises
+    ValueError on anything else, before any of it can reach a step's audit entry."""
 
     def no_constants(name: str) -> Any:
         raise ValueError(f"not JSON: {name}")
 
     try:
-        return json.loads(raw, parse_constant=no_constants)
+        value = json.loads(raw, parse_constant=no_constants)
     except RecursionError as exc:
         raise ValueError("JSON nested too deeply") from exc
+    _check_i_json(value)
+    return value
+
+
+_EXACT = 2**53 - 1
+
+
+def _check_i_json(value: Any) -> None:
+    pending = [value]
+    while pending:  # iterative: json.loads already bounded the depth
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text that is not Unicode (a lone surrogate escape)") from None
+        elif isinstance(item, bool):
+            continue
+        elif isinstance(item, int) and not -_EXACT <= item <= _EXACT:
+            raise ValueError("an integer beyond 2^53, which JSON cannot carry exactly")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("a number too large for JSON")
 
 
 _WORD_KEYS = ("message", "Message", "error_description", "Detail", "detail", "error", "errors",

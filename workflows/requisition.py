@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 WRITABLE = (
@@ -27,6 +28,9 @@ STATUSES = (
 # Line-item fields a requisition is created with (model: Procore's subcontractor invoice items
 # carry many read-only fields; these are the ones relink writes).
 ITEM_FIELDS = ("description", "work_completed_this_period", "materials_presently_stored")
+AMOUNTS = ("work_completed_this_period", "materials_presently_stored")
+# Money as Procore takes it: no exponent, NaN or Infinity (which Decimal and float accept)
+MONEY = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,2})?")
 FROM_ORIGINAL = ("project_id", "commitment_id")
 DATES = ("requisition_start", "requisition_end", "billing_date")
 SCALAR = (str, int, bool, type(None))
@@ -53,8 +57,8 @@ def validate_correction(data: Any) -> dict[str, Any]:
 
 def _check_field(key: str, value: Any) -> None:
     if key == "period_id":
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise InvalidData("period_id must be a positive integer")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**53:
+            raise InvalidData("period_id must be a positive integer below 2^53")
     elif key in DATES:
         if value is not None and not _is_date(value):
             raise InvalidData(f"{key} must be a date YYYY-MM-DD")
@@ -88,6 +92,11 @@ def _check_items(items: Any) -> None:
             if isinstance(value, float):
                 raise InvalidData(
                     f'items[{index}].{name}: write amounts as strings, e.g. "1250.00"'
+                )
+            if name in AMOUNTS and not (isinstance(value, str) and MONEY.fullmatch(value)):
+                raise InvalidData(
+                    f"items[{index}].{name}: an amount is a finite decimal string with at most"
+                    ' two places and 12 digits before the point, e.g. "1250.00"'
                 )
             if not isinstance(value, SCALAR):
                 raise InvalidData(f"items[{index}].{name} must be a string, number or boolean")

@@ -13,6 +13,8 @@ from bench import crashes
 from bench.scenario import Target
 from tests.conftest import Sandbox
 
+pytestmark = pytest.mark.slow  # leases run out, processes are killed: see `make test-fast`
+
 LATENCY_MS = 50
 KILLS = 10
 

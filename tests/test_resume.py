@@ -20,6 +20,8 @@ from engine.db import Database
 from engine.store import WorkflowStore
 from tests.conftest import Relink, Sandbox
 
+pytestmark = pytest.mark.slow  # leases run out, processes are killed: see `make test-fast`
+
 RELINK = str(Path(sys.executable).with_name("relink"))
 
 
@@ -43,9 +45,11 @@ SHORT = {"RELINK_LEASE_SECONDS": "0.5", "RELINK_HTTP_CONNECT_TIMEOUT": "0.5",
          "RELINK_HTTP_READ_TIMEOUT": "1"}
 
 
-def spawn(relink: Relink, *args: str, token: str = "sandbox-ana") -> subprocess.Popen[bytes]:
+def spawn(relink: Relink, *args: str, token: str = "sandbox-ana",
+          lease: float = 0.5) -> subprocess.Popen[bytes]:
     env = {**os.environ, **relink.env, **SHORT, "RELINK_PROCORE_TOKEN": token,
-           "RELINK_DATABASE_URL": relink.db_url, "RELINK_CONFIG": ""}
+           "RELINK_DATABASE_URL": relink.db_url, "RELINK_CONFIG": "",
+           "RELINK_LEASE_SECONDS": str(lease)}
     return subprocess.Popen([RELINK, *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
 
@@ -224,7 +228,9 @@ def test_resume_cannot_take_a_step_from_a_live_process(
         assert slow.json("advance", str(wid), step)[0] == 0
     path = tmp_path / "corrected.json"
     path.write_text('{"invoice_number": "INV-1001-C"}')
-    process = spawn(slow, "advance", str(wid), "reenter", "--data", str(path))
+    # A lease long enough to outlive a resume's start-up on a loaded machine: the stopped
+    # owner cannot renew it, so resume must arrive while it still lives.
+    process = spawn(slow, "advance", str(wid), "reenter", "--data", str(path), lease=5)
     deadline = time.monotonic() + 20
     while in_flight(slow.db_url, wid) != "reenter":
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()

@@ -1,6 +1,24 @@
 """The entry's wire form and its hash: lowercase hex SHA-256 of the RFC 8785 (JCS) bytes of the
 entry without its ``hash`` field.
 
+Two entry formats share one chain (spec/audit.md):
+
+- **Format 1**, every entry written before the generic engine: the keys of :data:`FIELDS`, in
+  that order on the wire (JSON, JSONL), and no ``format`` key.
+- **Format 2**: :data:`FIELDS` plus ``format`` (the integer 2), ``subject_type`` and
+  ``subject_id`` (strings), in the wire order of :data:`FIELDS_2`: ``format`` right after
+  ``workflow_version``, ``subject_type`` and ``subject_id`` right after ``project_id`` (before
+  ``invoice_id`` and ``erp_bill_id``, null when the subject is not an invoice).
+
+Key order on the wire is for readers only: JCS sorts keys, so the hash does not depend on it.
+An entry is hashed exactly as it was written: a format-1 entry without the three keys (never as
+nulls), a format-2 entry with them.
+
+Stored rows hold their values in :data:`COLUMNS` order: :data:`FIELDS`, then
+:data:`FORMAT_2_KEYS` (NULL on format-1 entries). A row whose ``format`` is NULL is format 1 and
+must have NULL subject columns; one whose ``format`` is 2 is format 2; anything else is not an
+entry relink can read (:class:`FormatError`).
+
 Evidence is stored as its JCS text, so the bytes stored (and exported) are the bytes hashed:
 :func:`row_hash` hashes a stored row with its evidence text spliced in unchanged, and it matches
 the row's ``hash`` only if that text is, byte for byte, the JCS encoding the writer hashed (the
@@ -46,6 +64,28 @@ FIELDS = (
     "prev_hash",
     "hash",
 )
+"""Format 1: the keys of an entry without ``format``, in wire order (never change it: it is the
+key order of every format-1 line ever exported)."""
+FORMAT_2 = 2
+FORMAT_2_KEYS = ("format", "subject_type", "subject_id")
+FIELDS_2 = (
+    "seq",
+    "recorded_at",
+    "workflow_id",
+    "workflow",
+    "workflow_version",
+    "format",
+    "company_id",
+    "project_id",
+    "subject_type",
+    "subject_id",
+    "invoice_id",
+    "erp_bill_id",
+    *FIELDS[FIELDS.index("actor_id") :],
+)
+"""Format 2: the keys of an entry with ``format`` 2, in wire order."""
+COLUMNS = FIELDS + FORMAT_2_KEYS
+"""The stored row's values, in order: what :func:`audit.log.rows` yields, the CSV columns."""
 OUTCOMES = ("in_flight", "succeeded", "refused", "failed")
 
 
@@ -121,22 +161,67 @@ def _finite(text: str) -> float:
     return value
 
 
+class FormatError(ValueError):
+    """A stored row that is neither format 1 nor format 2; ``str()`` says why."""
+
+
+_FORMAT, _SUBJECT_TYPE, _SUBJECT_ID = (COLUMNS.index(key) for key in FORMAT_2_KEYS)
+
+
+def row_format(row: Sequence[Any]) -> int:
+    """The format of a stored row (values in :data:`COLUMNS` order): 1 when ``format`` and the
+    subject columns are NULL, 2 when ``format`` is 2; FormatError for anything else."""
+    found = row[_FORMAT]
+    if found is None:
+        if row[_SUBJECT_TYPE] is None and row[_SUBJECT_ID] is None:
+            return 1
+        raise FormatError("an entry without a format (format 1) holds subject_type or"
+                          " subject_id (the entry was altered)")
+    if type(found) is int and found == FORMAT_2:
+        return FORMAT_2
+    raise FormatError(f"format {repr(found)[:40]} is not an entry format relink knows (1 or 2):"
+                      " the entry was altered or written by a newer relink")
+
+
+_WIRE_1 = operator.itemgetter(*range(len(FIELDS)))
+_WIRE_2 = operator.itemgetter(*(COLUMNS.index(key) for key in FIELDS_2))
+
+
+def wire_values(row: Sequence[Any]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """The wire keys of a stored row (:data:`FIELDS` or :data:`FIELDS_2`) and its values in
+    that order, evidence still text; FormatError as :func:`row_format`."""
+    if row_format(row) == 1:
+        return FIELDS, _WIRE_1(row)
+    return FIELDS_2, _WIRE_2(row)
+
+
 def entry_from_row(row: Sequence[Any]) -> dict[str, Any]:
-    """The wire form of a stored row (values in :data:`FIELDS` order); EvidenceError if its
-    evidence is not one unambiguous JSON object."""
-    entry = dict(zip(FIELDS, row, strict=True))
+    """The wire form of a stored row (values in :data:`COLUMNS` order): a format-1 entry without
+    the format-2 keys, a format-2 entry with them. EvidenceError if its evidence is not one
+    unambiguous JSON object, FormatError as :func:`row_format`."""
+    keys, values = wire_values(row)
+    entry = dict(zip(keys, values, strict=True))
     entry["evidence"] = parse_evidence(entry["evidence"])
     return entry
 
 
 # hashing stored rows -------------------------------------------------------------------------
 
-_HASHED = sorted(field for field in FIELDS if field != "hash")  # JCS order: the keys are ASCII
-_BODY = "{" + ",".join(f'"{field}":%s' for field in _HASHED) + "}"
-_IN_SCALARS = operator.itemgetter(*(FIELDS.index(f) for f in _HASHED if f != "evidence"))
-_SPLICE = _HASHED.index("evidence")
-_EVIDENCE = FIELDS.index("evidence")
 _INT_MAX = 2**53 - 1
+_EVIDENCE = COLUMNS.index("evidence")
+
+
+def _layout(fields: tuple[str, ...]) -> tuple[str, Any, int]:
+    """How :func:`row_hash` hashes a row of one format: the JCS body template (keys sorted:
+    they are ASCII), a getter of its scalar values from a stored row, the evidence's place."""
+    hashed = sorted(field for field in fields if field != "hash")
+    body = "{" + ",".join(f'"{field}":%s' for field in hashed) + "}"
+    scalars = operator.itemgetter(*(COLUMNS.index(f) for f in hashed if f != "evidence"))
+    return body, scalars, hashed.index("evidence")
+
+
+_LAYOUT_1 = _layout(FIELDS)
+_LAYOUT_2 = _layout(FIELDS_2)
 
 
 def jcs_scalar(value: Any) -> str:
@@ -152,21 +237,27 @@ def jcs_scalar(value: Any) -> str:
 
 
 def row_hash(row: Sequence[Any], evidence: str | None = None) -> str:
-    """The hash of a stored row (values in :data:`FIELDS` order), its evidence text spliced
-    into the JCS bytes as stored (or ``evidence`` instead). Raises CanonicalizationError (a
-    ValueError) when a value has no JCS form, TypeError when the evidence is not text."""
+    """The hash of a stored row (values in :data:`COLUMNS` order), its evidence text spliced
+    into the JCS bytes as stored (or ``evidence`` instead): without the format-2 keys when its
+    ``format`` is NULL, with them when it is 2. Raises FormatError (a ValueError) for any other
+    row (:func:`row_format`), CanonicalizationError (a ValueError) when a value has no JCS
+    form, TypeError when the evidence is not text."""
     text = row[_EVIDENCE] if evidence is None else evidence
     if type(text) is not str:
         raise TypeError("evidence is not text")
+    if row[_FORMAT] is None and row[_SUBJECT_TYPE] is None and row[_SUBJECT_ID] is None:
+        body, scalars, splice = _LAYOUT_1
+    else:
+        row_format(row)  # FormatError unless it is format 2
+        body, scalars, splice = _LAYOUT_2
     encode = encode_basestring
     values = [  # jcs_scalar, its common cases inline: this runs for every entry verified
         encode(value) if type(value) is str else "null" if value is None else jcs_scalar(value)
-        for value in _IN_SCALARS(row)
+        for value in scalars(row)
     ]
-    values.insert(_SPLICE, text)
+    values.insert(splice, text)
     try:
-        body = (_BODY % tuple(values)).encode("utf-8")
+        data = (body % tuple(values)).encode("utf-8")
     except UnicodeEncodeError:
         raise rfc8785.CanonicalizationError("input contains non-UTF-8 codepoints") from None
-    return hashlib.sha256(body).hexdigest()
-
+    return hashlib.sha256(data).hexdigest()

@@ -1,19 +1,25 @@
 """Exports of audit entries to a text stream, one entry at a time (memory stays flat).
 
-- ``jsonl``: one entry per line with every field of spec/audit.md, in :data:`FIELDS` order;
-  the format a chain is re-verified from.
-- ``csv``: a header row of :data:`FIELDS`, then one row per entry; ``evidence`` is compact JSON
-  and a null is an empty cell. Neutralisation rule: every cell holding a *string* whose first
-  character is ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a single quote
-  (``'``) in front, so that no spreadsheet runs it as a formula (``-150.00`` in a message comes
-  out as ``'-150.00``). Integer fields (``seq``, ids, ``workflow_version``) are written as plain
-  numbers, never prefixed: a number cannot run as a formula. CSV is for reading; re-verify from
-  ``jsonl``.
+- ``jsonl``: one entry per line in its wire form (:mod:`audit.chain`), every field of
+  spec/audit.md: a format-1 entry with the keys of :data:`FIELDS` in that order and no
+  ``format`` key (byte for byte the line exported before format 2 existed), a format-2 entry
+  with those of :data:`FIELDS_2`. The format a chain is re-verified from: hash each line's
+  object as it is.
+- ``csv``: a header row of :data:`COLUMNS` (:data:`FIELDS`, then ``format``, ``subject_type``
+  and ``subject_id``), then one row per entry; ``evidence`` is compact JSON and a null is an
+  empty cell. An empty ``format`` cell means a format-1 entry, which has no ``format``,
+  ``subject_type`` or ``subject_id`` at all: a verifier working from CSV drops those three keys
+  (rather than reading them as nulls) before hashing such a row. Neutralisation rule: every
+  cell holding a *string* whose first character is ``=``, ``+``, ``-``, ``@``, a tab or a
+  carriage return gets a single quote (``'``) in front, so that no spreadsheet runs it as a
+  formula (``-150.00`` in a message comes out as ``'-150.00``). Integer fields (``seq``, ids,
+  ``workflow_version``, ``format``) are written as plain numbers, never prefixed: a number
+  cannot run as a formula. CSV is for reading; re-verify from ``jsonl``.
 - ``ocsf``: one OCSF *API Activity* event (class 6003) per line, mapped as described in
-  :func:`ocsf_event`, with the whole entry under ``unmapped``.
+  :func:`ocsf_event`, with the whole entry (its wire form) under ``unmapped``.
 
-Writers take entries (dicts), or for ``jsonl`` and ``csv`` stored rows (tuples in
-:data:`FIELDS` order with ``evidence`` as its stored compact JSON text, which is spliced in
+Writers take entries (dicts in wire form), or for ``jsonl`` and ``csv`` stored rows (tuples in
+:data:`COLUMNS` order with ``evidence`` as its stored compact JSON text, which is spliced in
 as is rather than parsed and re-encoded); each returns the number of entries written.
 """
 
@@ -28,12 +34,16 @@ from collections.abc import Iterable
 from json.encoder import encode_basestring
 from typing import IO, Any
 
-from audit.chain import FIELDS, evidence_text
+from audit.chain import COLUMNS, FIELDS, FIELDS_2, FORMAT_2_KEYS, evidence_text, wire_values
 
 BATCH = 512
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_EVIDENCE = FIELDS.index("evidence")
-_LINE = "{" + ",".join(f'"{field}":%s' for field in FIELDS) + "}"
+# the JSONL line of each format: its template and where its evidence goes
+_LINE_1 = "{" + ",".join(f'"{field}":%s' for field in FIELDS) + "}"
+_LINE_2 = "{" + ",".join(f'"{field}":%s' for field in FIELDS_2) + "}"
+_EVIDENCE_1, _EVIDENCE_2 = FIELDS.index("evidence"), FIELDS_2.index("evidence")
+_SIZE_1, _SIZE_2 = len(FIELDS), len(FIELDS_2)
+_FORMAT, _SUBJECT_TYPE, _SUBJECT_ID = (COLUMNS.index(key) for key in FORMAT_2_KEYS)
 
 
 def write_jsonl(entries: Iterable[dict[str, Any]], stream: IO[str]) -> int:
@@ -42,17 +52,24 @@ def write_jsonl(entries: Iterable[dict[str, Any]], stream: IO[str]) -> int:
 
 
 def jsonl_line(row: tuple[Any, ...]) -> str:
-    """A stored row as its JSONL line: the same text :func:`write_jsonl` gives for its entry."""
+    """A stored row as its JSONL line: the same text :func:`write_jsonl` gives for its entry
+    (FormatError for a row in neither format)."""
+    if row[_FORMAT] is None and row[_SUBJECT_TYPE] is None and row[_SUBJECT_ID] is None:
+        wire, line, evidence, size = row, _LINE_1, _EVIDENCE_1, _SIZE_1  # its first columns
+    else:
+        _, wire = wire_values(row)
+        line, evidence, size = _LINE_2, _EVIDENCE_2, _SIZE_2
     encode = _JSON.encode
     values = [
         encode_basestring(value) if type(value) is str
         else "null" if value is None
         else int.__repr__(value) if type(value) is int
         else encode(value)
-        for value in row
+        for value in wire
     ]
-    values[_EVIDENCE] = row[_EVIDENCE]
-    return _LINE % tuple(values)
+    values[evidence] = wire[evidence]
+    del values[size:]  # a format-1 row's three NULL columns after FIELDS
+    return line % tuple(values)
 
 
 def write_jsonl_rows(rows: Iterable[tuple[Any, ...]], stream: IO[str]) -> int:
@@ -99,24 +116,25 @@ def csv_cells(row: tuple[Any, ...]) -> list[Any]:
 
 
 def csv_row(entry: dict[str, Any]) -> list[Any]:
-    """The CSV cells of one entry, in :data:`FIELDS` order."""
+    """The CSV cells of one entry, in :data:`COLUMNS` order."""
     return csv_cells(entry_row(entry))
 
 
 def entry_row(entry: dict[str, Any]) -> tuple[Any, ...]:
-    """An entry as a stored row: values in :data:`FIELDS` order, evidence as compact JSON."""
+    """An entry as a stored row: values in :data:`COLUMNS` order (None for a key it lacks, as
+    a format-1 entry lacks the format-2 keys), evidence as compact JSON."""
     evidence = entry.get("evidence")
     return tuple(
         evidence_text(evidence) if field == "evidence" and isinstance(evidence, dict)
         else entry.get(field)
-        for field in FIELDS
+        for field in COLUMNS
     )
 
 
 def write_csv_rows(rows: Iterable[tuple[Any, ...]], stream: IO[str]) -> int:
     """A header row and one row per stored row; open files with ``newline=""``."""
     writer = csv.writer(stream)
-    writer.writerow(FIELDS)
+    writer.writerow(COLUMNS)
     count = 0
     for row in rows:
         writer.writerow(csv_cells(row))
@@ -189,9 +207,10 @@ def ocsf_event(entry: dict[str, Any]) -> dict[str, Any]:
     ``activity_id`` by action (:data:`ACTIVITIES`, default Update); ``status_id``/``status``
     and ``severity_id`` by outcome (:data:`STATUSES`); ``actor.user`` from the Procore actor
     (``name`` = login, ``email_addr`` = login when it is an address); ``api.operation`` = action;
-    ``resources`` = the Procore invoice and the ERP bill; ``metadata.uid`` = the entry's hash,
-    ``metadata.sequence`` = its seq; the entry itself under ``unmapped``. Null fields are left
-    out, as OCSF expects.
+    ``resources`` = the subject of a format-2 entry (``uid`` = ``subject_id``, ``type`` =
+    ``subject_type``), the Procore invoice and the ERP bill, each when the entry has it;
+    ``metadata.uid`` = the entry's hash, ``metadata.sequence`` = its seq; the entry itself (its
+    wire form) under ``unmapped``. Null fields are left out, as OCSF expects.
     """
     action = entry.get("action") or ""
     activity_id = ACTIVITIES.get(action, UPDATE)
@@ -251,14 +270,21 @@ def _actor(entry: dict[str, Any]) -> dict[str, Any]:
 
 def _resources(entry: dict[str, Any]) -> list[dict[str, Any]]:
     resources = []
+    where = _compact({
+        "company_id": entry.get("company_id"),
+        "project_id": entry.get("project_id"),
+    }) or None
+    if entry.get("subject_id") is not None or entry.get("subject_type") is not None:
+        resources.append(_compact({
+            "uid": _text(entry.get("subject_id")),
+            "type": _text(entry.get("subject_type")),
+            "data": where,
+        }))
     if entry.get("invoice_id") is not None:
         resources.append(_compact({
             "uid": _text(entry["invoice_id"]),
             "type": "Procore Requisition",
-            "data": _compact({
-                "company_id": entry.get("company_id"),
-                "project_id": entry.get("project_id"),
-            }) or None,
+            "data": where,
         }))
     if entry.get("erp_bill_id") is not None:
         resources.append({"uid": _text(entry["erp_bill_id"]), "type": "ERP Bill"})

@@ -1,4 +1,8 @@
-"""Appending to the chain inside the caller's transaction, and querying the log."""
+"""Appending to the chain inside the caller's transaction, and querying the log.
+
+Entries come back in their wire form (:mod:`audit.chain`): format-1 entries with the keys of
+:data:`~audit.chain.FIELDS` only, format-2 entries with those of :data:`~audit.chain.FIELDS_2`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from audit.chain import FIELDS, EvidenceError, entry_hash, evidence_text, parse_evidence
+from audit.chain import (
+    COLUMNS,
+    FIELDS,
+    FIELDS_2,
+    FORMAT_2,
+    EvidenceError,
+    FormatError,
+    entry_from_row,
+    evidence_text,
+    row_hash,
+)
 from audit.errors import ChainBroken, HeadMissing
 from audit.tables import ENTRY, HEAD
 
@@ -47,19 +61,25 @@ class AuditLog:
         """Append one entry in the caller's (serialised) transaction and return its wire form.
 
         ``fields`` holds the entry's subject, actor, action and outcome; ``seq``,
-        ``recorded_at``, ``prev_hash`` and ``hash`` are filled in here.
+        ``recorded_at``, ``prev_hash`` and ``hash`` are filled in here. With ``"format": 2``
+        the entry is format 2 (``subject_type`` and ``subject_id`` strings, or null); without
+        ``format`` (or with it null) it is format 1 and may not carry a subject. ValueError for
+        any other format, a key outside spec/audit.md or a subject that is not a string: such
+        an entry could not be stored as it is hashed.
         """
+        keys = _wire_keys(fields)
         head = conn.execute(self._head).first()
         if head is None:
             raise HeadMissing()
-        entry: dict[str, Any] = {key: None for key in FIELDS[:-1]}
-        entry.update(fields)
+        entry: dict[str, Any] = {key: fields.get(key) for key in keys[:-1]}
         entry["seq"] = head.seq + 1
         entry["recorded_at"] = self._clock()
         entry["prev_hash"] = head.hash
         entry["evidence"] = fields.get("evidence") or {}
-        entry["hash"] = entry_hash(entry)
-        row = {**entry, "evidence": evidence_text(entry["evidence"])}
+        row = _EMPTY_ROW | entry
+        row["evidence"] = text = evidence_text(entry["evidence"])
+        # the evidence is encoded once: the hash splices its stored text, as verify does
+        entry["hash"] = row["hash"] = row_hash(tuple(row[column] for column in COLUMNS), text)
         if self._combined:
             conn.execute(_INSERT_AND_MOVE_HEAD, row)
         else:
@@ -68,9 +88,37 @@ class AuditLog:
         return entry
 
 
+_EMPTY_ROW = dict.fromkeys(COLUMNS)
+_APPENDABLE = frozenset(FIELDS_2)
+_SUBJECT = ("subject_type", "subject_id")
+
+
+def _wire_keys(fields: dict[str, Any]) -> tuple[str, ...]:
+    """The wire keys of the entry ``fields`` make (FIELDS or FIELDS_2); ValueError if none."""
+    unknown = fields.keys() - _APPENDABLE
+    if unknown:
+        raise ValueError(f"audit entries have no field {', '.join(sorted(unknown))}"
+                         " (spec/audit.md)")
+    found = fields.get("format")
+    if found is None:
+        carried = [key for key in _SUBJECT if fields.get(key) is not None]
+        if carried:
+            raise ValueError(f"{', '.join(carried)} needs \"format\": {FORMAT_2}")
+        return FIELDS
+    if type(found) is not int or found != FORMAT_2:
+        raise ValueError(f"unknown audit entry format {found!r} (this relink writes"
+                         f" {FORMAT_2})")
+    for key in _SUBJECT:
+        if not isinstance(fields.get(key), str | None):
+            raise ValueError(f"{key} must be a string, not {type(fields[key]).__name__}")
+    return FIELDS_2
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Audit log filters of spec/cli.md; ``since``/``until`` are UTC ISO strings."""
+    """Audit log filters of spec/cli.md; ``since``/``until`` are UTC ISO strings.
+    ``subject_type`` and ``subject_id`` match format-2 entries only (format-1 entries have
+    none: their subject is ``invoice_id``)."""
 
     workflow_id: int | None = None
     invoice_id: int | None = None
@@ -80,12 +128,16 @@ class Filters:
     outcome: str | None = None
     since: str | None = None
     until: str | None = None
+    subject_type: str | None = None
+    subject_id: str | None = None
 
     def clauses(self) -> list[Any]:
         c = ENTRY.c
         pairs = [
             (c.workflow_id, self.workflow_id),
             (c.invoice_id, self.invoice_id),
+            (c.subject_type, self.subject_type),
+            (c.subject_id, self.subject_id),
             (c.project_id, self.project_id),
             (c.actor_login, self.actor_login),
             (c.action, self.action),
@@ -99,7 +151,7 @@ class Filters:
         return clauses
 
 
-_COLUMNS = tuple(ENTRY.c[name] for name in FIELDS)
+_COLUMNS = tuple(ENTRY.c[name] for name in COLUMNS)
 _BY_TIME = (ENTRY.c.recorded_at, ENTRY.c.seq)
 
 
@@ -111,10 +163,11 @@ def rows(
     newest_first: bool = False,
     batch: int = 5_000,
 ) -> Generator[tuple[Any, ...], None, None]:
-    """Stored rows matching ``filters`` as tuples in :data:`FIELDS` order (``evidence`` still
-    JSON text), oldest first or newest first: in seq order, or with a time window in
-    ``recorded_at`` order, seq breaking ties (the same order unless a clock stepped back; it
-    lets both databases walk the ``recorded_at`` index instead of scanning by seq).
+    """Stored rows matching ``filters`` as tuples in :data:`~audit.chain.COLUMNS` order
+    (``evidence`` still JSON text, the format-2 columns NULL on format-1 rows), oldest first or
+    newest first: in seq order, or with a time window in ``recorded_at`` order, seq breaking
+    ties (the same order unless a clock stepped back; it lets both databases walk the
+    ``recorded_at`` index instead of scanning by seq).
 
     Streamed: SQLite steps its cursor, PostgreSQL reads through a server-side cursor; either
     way ``batch`` rows at a time are held, however long the log. Close the iterator (or
@@ -177,18 +230,18 @@ def query(
     newest_first: bool = False,
     batch: int = 5_000,
 ) -> Iterator[dict[str, Any]]:
-    """Entries matching ``filters`` in seq order (or newest first), streamed in batches.
+    """Entries matching ``filters`` in their wire form, in seq order (or newest first),
+    streamed in batches.
 
     Raises ChainBroken at an entry whose evidence is not one unambiguous JSON object (not JSON,
-    or a key held twice): no reader shows or exports one reading of an ambiguous entry.
+    or a key held twice), or that is neither format 1 nor format 2: no reader shows or exports
+    one reading of an ambiguous entry.
     """
-    fields = FIELDS
     for row in rows(conn, filters, limit=limit, newest_first=newest_first, batch=batch):
-        entry = dict(zip(fields, row, strict=True))
         try:
-            entry["evidence"] = parse_evidence(entry["evidence"])
-        except EvidenceError as exc:
-            raise ChainBroken(entry["seq"], str(exc)) from None
+            entry = entry_from_row(row)
+        except (EvidenceError, FormatError) as exc:
+            raise ChainBroken(row[0], str(exc)) from None
         yield entry
 
 

@@ -18,6 +18,7 @@ class AuditEntryRow(SQLModel, table=True):
         Index("ix_audit_actor_seq", "actor_login", "seq"),
         Index("ix_audit_workflow_seq", "workflow_id", "seq"),
         Index("ix_audit_recorded_at", "recorded_at"),
+        Index("ix_audit_subject_seq", "subject_type", "subject_id", "seq"),
     )
 
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
@@ -41,6 +42,10 @@ class AuditEntryRow(SQLModel, table=True):
     evidence: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False))
+    # format 2 (migration 0004): NULL on format-1 entries, which are hashed without these keys
+    format: int | None = Field(default=None, sa_column=Column(Integer))
+    subject_type: str | None = Field(default=None, sa_column=Column(String(50)))
+    subject_id: str | None = Field(default=None, sa_column=Column(String(100)))
 
 
 class AuditHeadRow(SQLModel, table=True):

@@ -13,6 +13,12 @@ is looked into, to say why: evidence that is not JSON or holds a key twice, evid
 canonical form, or other content altered. Entries before the head's ``canonical_from`` (stored
 before schema 0002) may instead hold the old writer's encoding of the same object
 (:func:`audit.chain.legacy_evidence_text`), where that differs from JCS.
+
+A log may hold format-1 and format-2 entries (:mod:`audit.chain`), in any mix: each row is
+hashed in the format it was written in (without the format-2 keys when its ``format`` is NULL,
+with them when it is 2), so nothing is rewritten. A row in neither format (an unknown
+``format``, or subject columns on a format-1 row) is an integrity failure at its seq.
+Checkpoints sign a seq and a hash, whatever the format of the entries they cover.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from typing import Any
 from rfc8785 import CanonicalizationError
 
 from audit.chain import (
-    FIELDS,
+    COLUMNS,
     GENESIS,
     EvidenceError,
+    FormatError,
     evidence_text,
     legacy_evidence_text,
     parse_evidence,
@@ -34,7 +41,9 @@ from audit.chain import (
 )
 from audit.errors import ChainBroken
 
-_SEQ, _PREV, _HASH, _EVIDENCE = (FIELDS.index(f) for f in ("seq", "prev_hash", "hash", "evidence"))
+_SEQ, _PREV, _HASH, _EVIDENCE = (
+    COLUMNS.index(f) for f in ("seq", "prev_hash", "hash", "evidence")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +54,7 @@ class Verified:
 
 
 def verify_rows(rows: Iterable[Sequence[Any]], *, canonical_from: int = 1) -> Verified:
-    """Check stored rows (tuples in FIELDS order, evidence as text) given in seq order; raise
+    """Check stored rows (tuples in COLUMNS order, evidence as text) given in seq order; raise
     ChainBroken at the first bad one. ``canonical_from``: see :func:`check_row`."""
     expected_seq, prev = 1, GENESIS
     for row in rows:
@@ -85,7 +94,7 @@ def check_row(row: Sequence[Any], *, canonical_from: int = 1) -> None:
                                        " (the entry was altered)")
             if row_hash(row, canonical) == row[_HASH]:
                 return
-    except EvidenceError as exc:
+    except (EvidenceError, FormatError) as exc:
         raise ChainBroken(seq, str(exc)) from None
     except TypeError:
         raise ChainBroken(seq, "evidence is not JSON text (the entry was altered)") from None

@@ -108,6 +108,20 @@ def correction(workflow_id: int, invoice_id: int, project_id: int, actor: int = 
     ]
 
 
+def generic(workflow_id: int, subject_type: str, subject_id: str, project_id: int = 101,
+            actor: int = 0) -> list[dict[str, Any]]:
+    """The entries of one correction as the generic engine writes them: format 2, with a
+    subject; ``invoice_id`` (and the ERP bill) only when the subject is a requisition."""
+    invoice = subject_type == "requisition"
+    return [
+        fields | {"format": 2, "subject_type": subject_type, "subject_id": subject_id,
+                  "workflow": f"{subject_type}-correction",
+                  "invoice_id": int(subject_id) if invoice else None,
+                  "erp_bill_id": fields["erp_bill_id"] if invoice else None}
+        for fields in correction(workflow_id, 0, project_id, actor=actor)
+    ]
+
+
 def append(db: Database, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Append ``entries``, each in its own write transaction as the engine does."""
     log = AuditLog(dialect=db.dialect)

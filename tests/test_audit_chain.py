@@ -25,7 +25,7 @@ from audit.tables import ENTRY
 from engine.db import MIGRATIONS, Database
 from engine.errors import IntegrityError
 from engine.reviews import AuditService
-from tests.audit_support import Raw, append, build_log, correction, opened
+from tests.audit_support import Raw, append, build_log, correction, generic, opened
 from tests.conftest import BACKENDS, _fresh_postgres
 
 # The independent verifier ---------------------------------------------------------------------
@@ -37,6 +37,7 @@ SPEC_FIELDS = {
     "action", "from_state", "to_state", "outcome", "message", "reason", "evidence",
     "prev_hash", "hash",
 }
+FORMAT_2_FIELDS = SPEC_FIELDS | {"format", "subject_type", "subject_id"}
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -52,7 +53,12 @@ def independent_verify(lines: list[str]) -> tuple[int, str]:
     for line in lines:
         entry = json.loads(line, object_pairs_hook=unique_keys)
         seq = entry.get("seq")
-        assert set(entry) == SPEC_FIELDS, f"seq {seq}: fields {sorted(set(entry) ^ SPEC_FIELDS)}"
+        fields = SPEC_FIELDS  # format 1: an entry without "format"
+        if "format" in entry:
+            assert type(entry["format"]) is int and entry["format"] == 2, \
+                f"seq {seq}: unknown format {entry['format']!r}"
+            fields = FORMAT_2_FIELDS
+        assert set(entry) == fields, f"seq {seq}: fields {sorted(set(entry) ^ fields)}"
         assert seq == expected_seq, f"seq {expected_seq}: found seq {seq}"
         assert entry["prev_hash"] == expected_prev, f"seq {seq}: prev_hash breaks the chain"
         body = {key: value for key, value in entry.items() if key != "hash"}
@@ -90,6 +96,44 @@ def test_independent_verifier_agrees_with_relink(
         result["head_seq"], result["head_hash"]
     )
     assert result["entries"] == 26
+
+
+def test_independent_verifier_checks_a_log_of_both_formats(
+    db: Database, tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    """A log of format-1 entries (appended without ``format``), a checkpoint, then format-2
+    entries: the independent verifier recomputes every hash of the JSONL export, each entry as
+    written (format-1 lines without the format-2 keys), and reaches relink's head."""
+    build_log(db, corrections=2)
+    service = AuditService(db)
+    service.checkpoint(keys[0])
+    append(db, generic(3, "requisition", "9103") + generic(4, "commitment", "CO-77"))
+    result = service.verify()
+    lines = export_lines(service, tmp_path)
+    assert independent_verify(lines) == (result["head_seq"], result["head_hash"])
+    assert result["entries"] == 21
+    formats = [json.loads(line).get("format") for line in lines]
+    assert formats == [None] * 11 + [2] * 10
+    assert all('"format"' not in line and '"subject_' not in line for line in lines[:11])
+
+
+def test_independent_verifier_rejects_a_forged_subject(db: Database, tmp_path: Path) -> None:
+    """A format-2 line whose subject was changed, or whose format keys were dropped to pass it
+    off as format 1, fails the independent verifier at its seq."""
+    build_log(db, corrections=1)
+    append(db, generic(2, "commitment", "CO-77"))
+    lines = export_lines(AuditService(db), tmp_path)
+    forged = json.loads(lines[6])
+    forged["subject_id"] = "CO-78"
+    with pytest.raises(AssertionError, match="seq 7: hash does not match"):
+        independent_verify([*lines[:6], json.dumps(forged)])
+    downgraded = {key: value for key, value in json.loads(lines[6]).items()
+                  if key not in ("format", "subject_type", "subject_id")}
+    with pytest.raises(AssertionError, match="seq 7: hash does not match"):
+        independent_verify([*lines[:6], json.dumps(downgraded)])
+    future = json.loads(lines[6]) | {"format": 3}
+    with pytest.raises(AssertionError, match="seq 7: unknown format 3"):
+        independent_verify([*lines[:6], json.dumps(future)])
 
 
 def test_independent_verifier_rejects_a_forged_export(db: Database, tmp_path: Path) -> None:

@@ -86,8 +86,9 @@ def test_the_application_role_appends_but_cannot_rewrite(roles: Roles) -> None:
         with app.write() as conn:
             wid = WorkflowStore().insert(conn, {
                 "workflow": "subcontractor-invoice", "version": 1, "state": "Exported",
-                "company_id": 4021, "project_id": 101, "invoice_id": 9001, "erp": "qbo",
-                "erp_key": "qbo", "erp_bill_id": "183", "reason": "Wrong retainage",
+                "company_id": 4021, "project_id": 101, "subject_type": "requisition",
+                "subject_id": "9001", "remote_ref": {"erp_bill_id": "183"}, "erp": "qbo",
+                "erp_key": "qbo", "reason": "Wrong retainage",
                 "snapshot": {"id": 9001}, "created_at": "2026-11-27T18:04:05.000000Z",
                 "updated_at": "2026-11-27T18:04:05.000000Z",
             })

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from integrations.models import Bill, Call, Requisition, User
+from integrations.models import Bill, Call, Commitment, PurchaseDocument, Requisition, User
 
 
 class CallRecorder(Protocol):
@@ -51,15 +51,40 @@ class ProcoreAPI(CallRecorder, Protocol):
         self, project_id: int, commitment_id: int, requisition: dict[str, Any]
     ) -> Requisition: ...
 
+    def get_commitment(self, project_id: int, commitment_id: int) -> Commitment:
+        """The subcontract (``work_order_contracts``), else the purchase order
+        (``purchase_order_contracts``) with this id. Raises RemoteNotFound when neither."""
+
+    def unlink_commitment(self, commitment: Commitment) -> None:
+        """Clear the ERP link (external_data sync, ``item_type`` = ``commitment.kind``).
+        Raises RemoteRefused with Procore's message."""
+
+    def update_commitment(self, commitment: Commitment, fields: dict[str, Any]) -> Commitment:
+        """PATCH the fields; the commitment as Procore answers. RemoteRefused (422) with its
+        reason when Procore will not change it."""
+
+    def delete_commitment(self, commitment: Commitment) -> None:
+        """Raises RemoteRefused (422) when Procore will not delete it (synced, not Draft)."""
+
 
 class ERPConnector(CallRecorder, Protocol):
-    """One ERP product: read a bill, delete (or void) it."""
+    """One ERP product: read a bill, delete (or void) it; the same for a commitment's purchase
+    document where Procore's connector for the product syncs commitments."""
 
     key: str  # "qbo", "xero", "intacct"
     product_name: str  # "QuickBooks Online", "Xero", "Sage Intacct"
+    syncs_commitments: bool  # False for QuickBooks Online: its Procore connector does not
 
     def get_bill(self, bill_id: str) -> Bill | None:
         """The bill, or None when it is gone (deleted, voided, not found)."""
 
     def delete_bill(self, bill_id: str, *, idempotency_key: str) -> None:
         """Delete or void the bill. Raises RemoteRefused with the ERP's own reason."""
+
+    def get_purchase_document(self, document_id: str) -> PurchaseDocument | None:
+        """The commitment's transaction, or None when it is gone (deleted, not found).
+        Raises RemoteRefused when the product does not sync commitments."""
+
+    def delete_purchase_document(self, document_id: str, *, idempotency_key: str) -> None:
+        """Delete the commitment's transaction (nothing to do when it is gone). Raises
+        RemoteRefused with the ERP's own reason (e.g. billed, converted)."""

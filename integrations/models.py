@@ -26,6 +26,39 @@ class Requisition:
     fields: dict[str, Any]
 
 
+COMMITMENT_KINDS = ("work_order_contract", "purchase_order_contract")
+
+
+@dataclass(frozen=True, slots=True)
+class Commitment:
+    """A Procore commitment (``kind`` is the resource: ``work_order_contract``, a subcontract, or
+    ``purchase_order_contract``); ``fields`` is the whole validated body Procore sent.
+
+    ``status`` is Procore's capitalised value (``"Approved"``, ``"Draft"``, ...); a non-null
+    ``origin_id`` means synced with the ERP (it holds the ERP transaction's id, ``origin_code``
+    its number)."""
+
+    id: int
+    project_id: int
+    kind: str
+    number: str | None
+    title: str | None
+    status: str
+    origin_id: str | None
+    origin_code: str | None
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseDocument:
+    """The ERP's transaction for a commitment (a Xero PurchaseOrder, a Sage Intacct purchasing
+    document) while it exists (a deleted one is reported as ``None``)."""
+
+    id: str
+    number: str | None
+    status: str
+
+
 @dataclass(frozen=True, slots=True)
 class Bill:
     """An ERP bill that still exists (a deleted or voided one is reported as ``None``)."""

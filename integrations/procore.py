@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 
 from integrations.auth import RenewingBearer, TokenSource
-from integrations.errors import RemoteRefused, RemoteRejectedCredentials
+from integrations.errors import RemoteNotFound, RemoteRefused, RemoteRejectedCredentials
 from integrations.http import HttpBacked, HttpClient, Reply, RetryPolicy
-from integrations.models import Requisition, User
+from integrations.models import COMMITMENT_KINDS, Commitment, Requisition, User
 from integrations.shape import Shape, remote_words
 
 SYSTEM = "procore"
@@ -20,6 +20,24 @@ REQUISITION_STATUSES = frozenset({
     "draft", "under_review", "revise_and_resubmit", "approved", "approved_as_noted",
     "pending_owner_approval",
 })
+# Procore's status enums per commitment resource (capitalised, unlike requisition statuses)
+COMMITMENT_STATUSES = {
+    "work_order_contract": frozenset({
+        "Draft", "Out For Bid", "Out For Signature", "Approved", "Complete", "Terminated", "Void",
+    }),
+    "purchase_order_contract": frozenset({
+        "Draft", "Processing", "Submitted", "Partially Received", "Received", "Approved", "Closed",
+    }),
+}
+_COMMITMENT_MONEY = (
+    "grand_total", "revised_contract", "approved_change_orders", "pending_change_orders",
+    "remaining_balance_outstanding", "total_payments", "total_requisitions_amount",
+    "percentage_paid", "retainage_percent",
+)
+_COMMITMENT_DATES = (
+    "contract_date", "contract_start_date", "contract_estimated_completion_date",
+    "execution_date", "issued_on_date", "signed_contract_received_date", "delivery_date",
+)
 ACCESS_LEVELS = frozenset({"None", "Read Only", "Standard", "Admin"})
 PER_PAGE = 100
 MAX_PAGES = 1000
@@ -138,22 +156,7 @@ class ProcoreClient(HttpBacked):
 
     def unlink_requisition(self, requisition_id: int) -> None:
         update = {"item_type": "requisition", "item_id": requisition_id, "origin_id": None}
-        reply = self._http.check(
-            self._http.request(
-                "PATCH",
-                f"/rest/v1.0/companies/{self.company_id}/external_data/sync",
-                json={"updates": [update]},
-                headers=self._company,
-            ),
-            procore_words,
-        )
-        shape = self._shape(reply)
-        body = shape.mapping(reply.body, "the sync answer")
-        shape.array(body.get("entities", []), "entities")
-        errors = shape.array(body.get("errors", []), "errors")
-        if errors:
-            words = procore_words(errors[0]) or f"Procore kept the link of {requisition_id}"
-            raise RemoteRefused(self._http.clean(words), system=SYSTEM, status=reply.status)
+        self._clear_link(update, f"Procore kept the link of {requisition_id}")
 
     def delete_requisition(self, project_id: int, requisition_id: int) -> None:
         self._http.check(
@@ -182,7 +185,77 @@ class ProcoreClient(HttpBacked):
             raise self._http.protocol_error(reply, "the new requisition is on another commitment")
         return created
 
+    # -- commitments ---------------------------------------------------------------------------
+
+    def get_commitment(self, project_id: int, commitment_id: int) -> Commitment:
+        for kind in COMMITMENT_KINDS:
+            reply = self._http.request(
+                "GET", _commitment_path(kind, commitment_id), params={"project_id": project_id},
+                headers=self._company,
+            )
+            if reply.status == 404:
+                continue
+            self._http.check(reply, procore_words)
+            commitment = self._commitment(reply, reply.body, kind, project_id)
+            if commitment.id != commitment_id:
+                raise self._http.protocol_error(reply, "the answer is about another commitment")
+            if commitment.project_id != project_id:
+                raise self._http.protocol_error(reply, "the commitment is on another project")
+            return commitment
+        raise RemoteNotFound(
+            f"Procore found no commitment {commitment_id} in project {project_id} (neither a"
+            " work order contract nor a purchase order contract)",
+            system=SYSTEM, status=404,
+        )
+
+    def unlink_commitment(self, commitment: Commitment) -> None:
+        update = {"item_type": _kind(commitment.kind), "item_id": commitment.id,
+                  "origin_id": None, "origin_data": None, "origin_code": None}
+        self._clear_link(update, f"Procore kept the link of commitment {commitment.id}")
+
+    def update_commitment(self, commitment: Commitment, fields: dict[str, Any]) -> Commitment:
+        kind = _kind(commitment.kind)
+        reply = self._http.check(
+            self._http.request(
+                "PATCH", _commitment_path(kind, commitment.id),
+                json={"project_id": commitment.project_id, kind: fields}, headers=self._company,
+            ),
+            procore_words,
+        )
+        updated = self._commitment(reply, reply.body, kind, commitment.project_id)
+        if (updated.id, updated.project_id) != (commitment.id, commitment.project_id):
+            raise self._http.protocol_error(reply, "the answer is about another commitment")
+        return updated
+
+    def delete_commitment(self, commitment: Commitment) -> None:
+        self._http.check(
+            self._http.request(
+                "DELETE", _commitment_path(_kind(commitment.kind), commitment.id),
+                params={"project_id": commitment.project_id}, headers=self._company,
+            ),
+            procore_words,
+        )
+
     # -- helpers -------------------------------------------------------------------------------
+
+    def _clear_link(self, update: dict[str, Any], kept: str) -> None:
+        """One External Data Sync update; RemoteRefused with Procore's words when it errs."""
+        reply = self._http.check(
+            self._http.request(
+                "PATCH",
+                f"/rest/v1.0/companies/{self.company_id}/external_data/sync",
+                json={"updates": [update]},
+                headers=self._company,
+            ),
+            procore_words,
+        )
+        shape = self._shape(reply)
+        body = shape.mapping(reply.body, "the sync answer")
+        shape.array(body.get("entities", []), "entities")
+        errors = shape.array(body.get("errors", []), "errors")
+        if errors:
+            words = procore_words(errors[0]) or kept
+            raise RemoteRefused(self._http.clean(words), system=SYSTEM, status=reply.status)
 
     def _get(
         self, path: str, *, params: Mapping[str, str | int] | None = None, company: bool = True
@@ -219,6 +292,60 @@ class ProcoreClient(HttpBacked):
         if number is not None and (isinstance(number, bool) or not isinstance(number, int | str)):
             raise shape.fail("field 'number' should be an integer or a string")
         return requisition
+
+    def _commitment(
+        self, reply: Reply, value: Any, kind: str, project_id: int
+    ) -> Commitment:
+        """A work order or purchase order contract; the project comes back nested (``project``),
+        ``project_id`` stands in when Procore leaves it out."""
+        shape = self._shape(reply)
+        body = shape.mapping(value, "the commitment")
+        project = body.get("project")
+        if project is not None:
+            project_id = shape.req_int(shape.mapping(project, "project"), "id")
+        status = shape.choice(body, "status", COMMITMENT_STATUSES[kind])
+        assert status is not None
+        commitment = Commitment(
+            id=shape.req_int(body, "id"),
+            project_id=project_id,
+            kind=kind,
+            number=shape.text(body, "number", optional=True),
+            title=shape.text(body, "title", optional=True),
+            status=status,
+            origin_id=shape.text(body, "origin_id", optional=True),
+            origin_code=shape.text(body, "origin_code", optional=True),
+            fields=body,
+        )
+        for key in ("origin_data", "description", "accounting_method"):
+            shape.text(body, key, optional=True)
+        for key in ("executed", "private"):
+            shape.boolean(body, key, optional=True)
+        vendor = body.get("vendor")
+        if vendor is not None:
+            vendor = shape.mapping(vendor, "vendor")
+            shape.integer(vendor, "id", optional=True)
+            shape.text(vendor, "company", optional=True)
+        for key in _COMMITMENT_MONEY:
+            shape.money(body, key, optional=True)
+        for key in _COMMITMENT_DATES:
+            shape.date(body, key, optional=True)
+        for key in ("created_at", "updated_at", "deleted_at"):
+            shape.timestamp(body, key, optional=True)
+        for item in shape.array(body.get("line_items") or [], "line_items"):
+            shape.text(shape.mapping(item, "a line item"), "origin_id", optional=True)
+        return commitment
+
+
+def _kind(kind: str) -> str:
+    if kind not in COMMITMENT_KINDS:
+        raise ValueError(f"unknown commitment kind {kind!r}; expected one of {COMMITMENT_KINDS}")
+    return kind
+
+
+def _commitment_path(kind: str, commitment_id: int) -> str:
+    """``/rest/v1.0/work_order_contracts/{id}`` or ``.../purchase_order_contracts/{id}`` (v1.0
+    only: Procore has no later version of these resources)."""
+    return f"/rest/v1.0/{kind}s/{commitment_id}"
 
 
 def procore_words(body: Any) -> str | None:

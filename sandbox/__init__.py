@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from integrations.sandbox.seed import PRODUCT_NAMES
-from integrations.sandbox.world import SandboxWorld
+from sandbox.seed import PRODUCT_NAMES
+from sandbox.world import SandboxWorld
 
 if TYPE_CHECKING:
-    from integrations.sandbox.server import SandboxServer, serve_forever
-    from integrations.sandbox.transport import in_process_transport
+    from sandbox.server import SandboxServer, serve_forever
+    from sandbox.transport import in_process_transport
 
 __all__ = [
     "PRODUCT_NAMES",
@@ -30,11 +30,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("SandboxServer", "serve_forever"):
-        from integrations.sandbox import server
+        from sandbox import server
 
         return getattr(server, name)
     if name == "in_process_transport":
-        from integrations.sandbox import transport
+        from sandbox import transport
 
         return transport.in_process_transport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,9 @@
 """The sandbox over HTTP: a Starlette app whose one catch-all route adapts requests to
-:meth:`SandboxWorld.respond <integrations.sandbox.world.SandboxWorld.respond>`.
+:meth:`SandboxWorld.respond <sandbox.world.SandboxWorld.respond>`.
 
 For API calls only (never ``/_sandbox/*``), in this order: artificial latency, the rate limits
-(:mod:`integrations.sandbox.limits`; refused calls never reach the world), then injected faults
-(:mod:`integrations.sandbox.faults`), drawn before the world handles the call so that a faulted
+(:mod:`sandbox.limits`; refused calls never reach the world), then injected faults
+(:mod:`sandbox.faults`), drawn before the world handles the call so that a faulted
 call changes nothing. Faulted and refused calls are still written to the call log.
 """
 
@@ -18,17 +18,17 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from integrations.sandbox import control
-from integrations.sandbox.faults import (
+from sandbox import control
+from sandbox.faults import (
     DEFAULT_TIMEOUT_SECONDS,
     FAULT_KINDS,
     GARBAGE_BODY,
     FaultSettings,
     fault_response,
 )
-from integrations.sandbox.limits import RateLimiter, parse_rate_limit
-from integrations.sandbox.wire import JSON_TYPE, Request, Response, json_response
-from integrations.sandbox.world import ERP_PREFIX, SandboxWorld
+from sandbox.limits import RateLimiter, parse_rate_limit
+from sandbox.wire import JSON_TYPE, Request, Response, json_response
+from sandbox.world import ERP_PREFIX, SandboxWorld
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 

@@ -1,17 +1,26 @@
 """The control endpoints under ``/_sandbox/`` (for tests and demos; never counted as API calls).
 
-=========================================== =====================================================
-``GET /_sandbox/health``                    200 when ready
-``POST /_sandbox/reset``                    back to the seed (fault settings are kept)
-``POST /_sandbox/faults``                   ``{"rate", "kinds", "seed", "timeout_seconds"}``
-``POST /_sandbox/erp/bills/{id}/delete``    someone deletes the bill by hand (Xero: voids it)
-``POST /_sandbox/erp/bills/{id}/restore``   the bill is back in the ERP
-``GET /_sandbox/calls``                     every API call so far, oldest first
-``GET /_sandbox/state/requisitions``        every invoice (``?project_id=P``), deleted ones too
-``GET /_sandbox/state/bills``               every ERP bill, with its product-neutral state
-=========================================== =====================================================
+================================================ ================================================
+``GET /_sandbox/health``                         200 when ready
+``POST /_sandbox/reset``                         back to the seed (fault settings are kept)
+``POST /_sandbox/faults``                        ``{"rate", "kinds", "seed", "timeout_seconds"}``
+``POST /_sandbox/erp/bills/{id}/delete``         someone deletes the bill by hand (Xero: voids it)
+``POST /_sandbox/erp/bills/{id}/restore``        the bill is back in the ERP
+``POST /_sandbox/erp/commitments/{id}/accept``   the accounting approver accepts the commitment
+                                                 sent to the ERP: a new ERP document, and the
+                                                 commitment's ``origin_id``/``origin_code`` set
+``GET /_sandbox/calls``                          every API call so far, oldest first
+``GET /_sandbox/state/requisitions``             every invoice (``?project_id=P``), deleted ones
+``GET /_sandbox/state/bills``                    every ERP bill, with its product-neutral state
+``GET /_sandbox/state/commitments``              every commitment (``?project_id=P``) and its
+                                                 ERP document, deleted ones too
+``GET /_sandbox/state/purchase-documents``       every commitment document in the ERP
+================================================ ================================================
 
-Bill ids are in the current ERP's format; the QuickBooks Online id is accepted too.
+Bill ids are in the current ERP's format; the QuickBooks Online id is accepted too. There is no
+public API for "Send to ERP" and the approver's "Accept": ``accept`` plays both **(model)**; it
+answers 404 (no such commitment), 409 (already synced) or 422 (not Approved, or an ERP whose
+Procore connector does not sync commitments) with ``{"message"}``.
 """
 
 from __future__ import annotations
@@ -19,17 +28,18 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from integrations.sandbox import seed
-from integrations.sandbox.faults import FaultSettings
-from integrations.sandbox.requisitions import render
-from integrations.sandbox.state import BillRecord, SandboxState, removal_for
-from integrations.sandbox.wire import BadBody, Request, Response, json_response, query_int
+from sandbox import commitments, seed
+from sandbox.faults import FaultSettings
+from sandbox.requisitions import render
+from sandbox.state import BillRecord, SandboxState, removal_for
+from sandbox.wire import BadBody, Request, Response, json_response, query_int
 
 if TYPE_CHECKING:
-    from integrations.sandbox.world import SandboxWorld
+    from sandbox.world import SandboxWorld
 
 PREFIX = "/_sandbox"
 _BILL_ACTION = re.compile(r"/erp/bills/(?P<bill_id>[^/]+)/(?P<action>delete|restore)")
+_ACCEPT = re.compile(r"/erp/commitments/(?P<commitment_id>\d{1,18})/accept")
 
 
 def is_control(path: str) -> bool:
@@ -43,6 +53,7 @@ def _error(status: int, message: str) -> Response:
 def handle(world: SandboxWorld, state: SandboxState, request: Request) -> Response:
     path, method = request.path.removeprefix(PREFIX), request.method
     bill_action = _BILL_ACTION.fullmatch(path)
+    accept = _ACCEPT.fullmatch(path)
     if (method, path) == ("GET", "/health"):
         body = {"status": "ok", "erp": state.erp, "product_name": seed.PRODUCT_NAMES[state.erp]}
         return json_response(200, body)
@@ -58,6 +69,11 @@ def handle(world: SandboxWorld, state: SandboxState, request: Request) -> Respon
         return json_response(200, settings.as_payload())
     if method == "POST" and bill_action is not None:
         return _bill_action(state, bill_action["bill_id"], bill_action["action"])
+    if method == "POST" and accept is not None:
+        try:
+            return json_response(200, world.accept_commitment(int(accept["commitment_id"])))
+        except commitments.ExportRefused as exc:
+            return _error(exc.status, exc.message)
     if (method, path) == ("GET", "/calls"):
         return json_response(200, list(state.calls))
     if (method, path) == ("GET", "/state/requisitions"):
@@ -65,6 +81,14 @@ def handle(world: SandboxWorld, state: SandboxState, request: Request) -> Respon
     if (method, path) == ("GET", "/state/bills"):
         bills = sorted(state.bills.values(), key=lambda bill: bill.qbo_id)
         return json_response(200, [_bill(state, bill) for bill in bills])
+    if (method, path) == ("GET", "/state/commitments"):
+        project_id = query_int(request.query, "project_id")
+        if "project_id" in request.query and project_id is None:
+            return _error(400, "project_id must be a positive integer")
+        return json_response(200, world.commitments(project_id))
+    if (method, path) == ("GET", "/state/purchase-documents"):
+        documents = sorted(state.purchase_documents.values(), key=lambda doc: doc.serial)
+        return json_response(200, [commitments.document_state(state, doc) for doc in documents])
     return _error(404, f"no control endpoint {method} {request.path[:200]}")
 
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from integrations.sandbox.wire import JSON_TYPE, Response, json_response
+from sandbox.wire import JSON_TYPE, Response, json_response
 
 FAULT_KINDS = ("500", "503", "429", "timeout", "reset", "garbage")
 DEFAULT_TIMEOUT_SECONDS = 3.0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations.sandbox import seed
-from integrations.sandbox.procore_wire import Context, not_found, procore_error, wrong_company
-from integrations.sandbox.wire import Response, json_response, query_int
+from sandbox import seed
+from sandbox.procore_wire import Context, not_found, procore_error, wrong_company
+from sandbox.wire import Response, json_response, query_int
 
 
 def me(ctx: Context) -> Response:

@@ -6,6 +6,15 @@
 * ``DELETE /ia/api/v1/objects/accounts-payable/bill/{key}`` → 204; 404 once deleted; a paid bill
   → 422.
 
+Commitments (Purchasing documents of the ``PC Subcontracts`` / ``PC Purchase Orders``
+transaction definitions):
+
+* ``GET /ia/api/v1/objects/purchasing/document/{key}`` (or ``document::{documentType}/{key}``) →
+  ``{"ia::result": {"key", "documentNumber", "documentType", "state", ...}}``; 404 once deleted.
+* ``DELETE /ia/api/v1/objects/purchasing/document::{documentType}/{key}`` → 204; the document
+  name is required (405 without it); a ``partiallyConverted`` document (receipts or vendor
+  invoices made from it) → 400 ``operationFailed`` **(model: the rule's edges and the message)**.
+
 Errors: ``{"ia::result": {"ia::error": {"code", "message", "errorId", ...}}, "ia::meta": {...}}``.
 The company is bound to the access token in Intacct's REST API, so no call names it.
 """
@@ -15,12 +24,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from integrations.sandbox.seed import ERP_TOKEN
-from integrations.sandbox.state import BillRecord, SandboxState
-from integrations.sandbox.wire import Request, Response, empty_response, json_response
+from sandbox import seed
+from sandbox.seed import ERP_TOKEN
+from sandbox.state import BillRecord, PurchaseDocumentRecord, SandboxState
+from sandbox.wire import Request, Response, empty_response, json_response
 
 _PREFIX = "/ia/api/v1/objects/accounts-payable/bill"
 _BILL = re.compile(re.escape(_PREFIX) + r"/(?P<key>[^/]+)")
+_DOCUMENTS = "/ia/api/v1/objects/purchasing/document"
+_DOCUMENT = re.compile(re.escape(_DOCUMENTS) + r"(?:::(?P<name>[^/]+))?/(?P<key>[^/]+)")
+_DOCUMENT_STATES = {"open": "pending", "billed": "partiallyConverted"}
+_TXN_DEFINITION_KEYS = {"PC Subcontracts": "31", "PC Purchase Orders": "32"}
 
 
 def error(status: int, code: str, message: str, error_id: str) -> Response:
@@ -74,6 +88,9 @@ def _not_found() -> Response:
 def handle(state: SandboxState, request: Request) -> Response:
     if request.bearer_token() != ERP_TOKEN:
         return error(401, "invalidToken", "Invalid or expired access token", "REST-1001")
+    document = _DOCUMENT.fullmatch(request.path)
+    if document is not None:
+        return _purchasing_document(state, request, document["key"], document["name"])
     match = _BILL.fullmatch(request.path)
     if match is None:
         return _not_found()
@@ -95,4 +112,96 @@ def handle(state: SandboxState, request: Request) -> Response:
         )
     bill.removed = "deleted"
     bill.updated_at = state.tick()
+    return empty_response(204)
+
+
+# --- purchasing documents (commitments) ---------------------------------------------------------
+
+
+def document_type(document: PurchaseDocumentRecord) -> str:
+    return seed.INTACCT_DOCUMENT_TYPES[document.kind]
+
+
+def render_document(state: SandboxState, document: PurchaseDocumentRecord) -> dict[str, Any]:
+    """The purchasing document as Intacct sends it (IOAS example "Get a document")."""
+    key = state.purchase_document_id(document)
+    name = document_type(document)
+    vendor = seed.VENDORS[document.vendor_id]
+    total = f"{document.amount:.2f}"
+    converted = document.converted
+    definition = _TXN_DEFINITION_KEYS[name]
+    return {
+        "key": key,
+        "id": key,
+        "documentNumber": document.number,
+        "documentId": f"{name}-{document.number}",
+        "documentType": name,
+        "txnDefinition": {"key": definition, "id": name,
+                          "href": f"/objects/purchasing/txn-definition/{definition}"},
+        "state": _DOCUMENT_STATES[document.state],
+        "referenceNumber": document.reference,
+        "vendor": {
+            "key": str(vendor.erp_ref),
+            "id": f"V{vendor.erp_ref:04d}",
+            "name": vendor.name,
+            "href": f"/objects/accounts-payable/vendor/{vendor.erp_ref}",
+        },
+        "project": {"key": str(document.project_id), "id": str(document.project_id),
+                    "name": seed.PROJECTS[document.project_id]},
+        "txnDate": document.txn_date,
+        "dueDate": document.txn_date,
+        "txnCurrency": "USD",
+        "baseCurrency": "USD",
+        "subtotal": total,
+        "total": total,
+        "totalInTxnCurrency": total,
+        "retainagePercent": "10",
+        "primaryDocumentDetails": {
+            "totalAmountConverted": f"{converted:.2f}",
+            "totalAmountRemaining": f"{document.amount - converted:.2f}",
+        },
+        "lines": [
+            {
+                "key": f"{key}1",
+                "lineNumber": 1,
+                "memo": document.description,
+                "quantity": "1",
+                "quantityConverted": "0.4" if converted else "0",
+                "price": total,
+                "priceConverted": f"{converted:.2f}",
+                "extendedCost": total,
+            }
+        ],
+        "audit": {"createdDateTime": document.created_at,
+                  "modifiedDateTime": document.updated_at},
+        "href": f"/objects/purchasing/document::{name}/{key}",
+    }
+
+
+def _purchasing_document(
+    state: SandboxState, request: Request, key: str, name: str | None
+) -> Response:
+    if request.method not in ("GET", "DELETE") or (request.method == "DELETE" and name is None):
+        message = "Delete a purchasing document at document::{documentName}/{key}"
+        if request.method != "DELETE":
+            message = f"{request.method[:20]} is not allowed"
+        return error(405, "methodNotAllowed", message, "REST-1005")
+    document = state.find_purchase_document(key)
+    if document is None or document.gone or name not in (None, document_type(document)):
+        return _not_found()
+    if request.method == "GET":
+        meta = {"totalCount": 1, "totalSuccess": 1, "totalError": 0}
+        return json_response(200, {"ia::result": render_document(state, document),
+                                   "ia::meta": meta})
+    if document.state == "billed":
+        document_id = f"{document_type(document)}-{document.number}"
+        return error(
+            400,
+            "operationFailed",
+            f"{document_id} cannot be deleted because it has been converted. Delete the"
+            " converted transactions first.",
+            "PO-0307",
+        )
+    document.state = "deleted"
+    document.updated_at = state.tick()
     return empty_response(204)

@@ -20,9 +20,9 @@ import secrets
 import time
 from urllib.parse import parse_qsl
 
-from integrations.sandbox import seed
-from integrations.sandbox.state import SandboxState
-from integrations.sandbox.wire import BadBody, Request, Response, json_response
+from sandbox import seed
+from sandbox.state import SandboxState
+from sandbox.wire import BadBody, Request, Response, json_response
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import re
 
-from integrations.sandbox import identity, requisitions, sync
-from integrations.sandbox.procore_wire import Context, Route, not_found, procore_error
-from integrations.sandbox.seed import COMPANY_ID
-from integrations.sandbox.state import SandboxState
-from integrations.sandbox.wire import BadBody, Request, Response
+from sandbox import commitments, identity, requisitions, sync
+from sandbox.procore_wire import Context, Route, not_found, procore_error
+from sandbox.seed import COMPANY_ID
+from sandbox.state import SandboxState
+from sandbox.wire import BadBody, Request, Response
 
 _REQUISITION = r"/rest/v1\.1/requisitions/(?P<requisition_id>\d{1,18})"
+_COMMITMENT = (
+    r"/rest/v1\.0/(?P<kind>work_order_contract|purchase_order_contract)s"
+    r"/(?P<commitment_id>\d{1,18})"
+)
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", re.compile(r"/rest/v1\.0/me"), identity.me, needs_company=False),
@@ -27,6 +31,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", re.compile(r"/rest/v1\.1/requisitions"), requisitions.create_requisition),
     Route("GET", re.compile(_REQUISITION), requisitions.get_requisition),
     Route("DELETE", re.compile(_REQUISITION), requisitions.delete_requisition),
+    Route("GET", re.compile(_COMMITMENT), commitments.get_commitment),
+    Route("PATCH", re.compile(_COMMITMENT), commitments.update_commitment),
+    Route("DELETE", re.compile(_COMMITMENT), commitments.delete_commitment),
     Route(
         "PATCH",
         re.compile(r"/rest/v1\.0/companies/(?P<company_id>\d+)/external_data/sync"),

@@ -7,9 +7,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from integrations.sandbox import seed
-from integrations.sandbox.state import SandboxState
-from integrations.sandbox.wire import Request, Response, json_response
+from sandbox import seed
+from sandbox.state import SandboxState
+from sandbox.wire import Request, Response, json_response
 
 _ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 422: "unprocessable"}
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from integrations.sandbox.seed import ERP_TOKEN, QBO_REALM
-from integrations.sandbox.state import BillRecord, SandboxState
-from integrations.sandbox.wire import BadBody, Request, Response, json_response
+from sandbox.seed import ERP_TOKEN, QBO_REALM
+from sandbox.state import BillRecord, SandboxState
+from sandbox.wire import BadBody, Request, Response, json_response
 
 _BILL = re.compile(r"/v3/company/(?P<realm>[^/]+)/bill/(?P<bill_id>[^/]+)")
 _BILLS = re.compile(r"/v3/company/(?P<realm>[^/]+)/bill")

@@ -17,11 +17,11 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from integrations.sandbox import seed
-from integrations.sandbox.procore_wire import Context, level_at_least, not_found, procore_error
-from integrations.sandbox.requisition_input import validate
-from integrations.sandbox.state import RequisitionRecord, SandboxState
-from integrations.sandbox.wire import Response, json_response, query_int, strict_int
+from sandbox import seed
+from sandbox.procore_wire import Context, level_at_least, not_found, procore_error
+from sandbox.requisition_input import validate
+from sandbox.state import RequisitionRecord, SandboxState
+from sandbox.wire import Response, json_response, query_int, strict_int
 
 DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 1000

@@ -1,6 +1,6 @@
 """The sandbox's starting data, exactly as ``spec/sandbox.md`` lists it.
 
-Everything here is immutable; :mod:`integrations.sandbox.state` copies it into fresh mutable
+Everything here is immutable; :mod:`sandbox.state` copies it into fresh mutable
 records on every reset.
 
 ERP bill ids. The seed names bills by their QuickBooks Online id (183, 184, ...). The other
@@ -12,6 +12,18 @@ products use their own formats, derived deterministically from that id:
 * Sage Intacct ``key`` (and ``id``): ``"50183"`` (the QBO id plus 50,000).
 
 An invoice's ``origin_id`` holds the bill id in the format of the ERP the sandbox runs as.
+
+Commitments 6001-6004 (the commitment workflow) are synced only where Procore's connector syncs
+commitments (Xero: purchase orders; Sage Intacct: Purchasing documents; never QuickBooks Online).
+Their ERP documents are named by a *serial*: the commitment id for the seeded ones, then
+:data:`FIRST_NEW_PURCHASE_SERIAL` onwards for documents the accounting approver creates later:
+
+* Xero ``PurchaseOrderID``: ``"00000000-0000-4000-a000-000000006001"`` (variant ``a``, so that it
+  never equals a bill's ``...-8000-...`` id), ``PurchaseOrderNumber`` ``"PO-6001"``;
+* Sage Intacct ``key``: ``"66001"`` (the serial plus 60,000), ``documentType`` ``PC Subcontracts``
+  (``PC Purchase Orders`` for a purchase order contract), ``documentNumber`` ``"SC-6001"``.
+
+A commitment's ``origin_id`` holds that id and its ``origin_code`` that number **(model)**.
 """
 
 from __future__ import annotations
@@ -52,6 +64,10 @@ FIRST_NEW_ITEM_ID: Final = 9_950_000_000
 INTACCT_KEY_OFFSET: Final = 50_000
 _XERO_PREFIX: Final = "00000000-0000-4000-8000-"
 _XERO_ID = re.compile(r"00000000-0000-4000-8000-(\d{12})")
+PURCHASE_KEY_OFFSET: Final = 60_000
+FIRST_NEW_PURCHASE_SERIAL: Final = 16_001
+_XERO_ORDER_PREFIX: Final = "00000000-0000-4000-a000-"
+_XERO_ORDER_ID = re.compile(r"00000000-0000-4000-a000-(\d{12})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +156,87 @@ PERIOD_IDS: Final = {101: 301, 102: 302}  # the January 2026 billing period of e
 PERIOD_START: Final = "2026-01-01"
 PERIOD_END: Final = "2026-01-31"
 BILL_DUE_DATE: Final = "2026-03-02"
+
+
+# --- commitments of the commitment workflow (Unlink Commitments Synced with ERP) ------------------
+
+COMMITMENT_KINDS: Final = ("work_order_contract", "purchase_order_contract")
+# Procore's class names, as its 404 messages use them
+COMMITMENT_CLASSES: Final = {
+    "work_order_contract": "WorkOrderContract",
+    "purchase_order_contract": "PurchaseOrderContract",
+}
+COMMITMENT_ERPS: Final = frozenset({"xero", "intacct"})  # QBO's Procore connector does not sync
+INTACCT_DOCUMENT_TYPES: Final = {
+    "work_order_contract": "PC Subcontracts",
+    "purchase_order_contract": "PC Purchase Orders",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    id: int  # Procore's vendor id (``vendor_id`` on a commitment)
+    name: str
+    erp_ref: int  # the vendor's record number in the ERP
+
+
+VENDORS: Final = {
+    8056: Vendor(8056, "Ironclad Steel", 56),
+    8057: Vendor(8057, "Northside Electric", 57),
+    8058: Vendor(8058, "Keystone Concrete", 58),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SeedCommitment:
+    id: int
+    project_id: int
+    kind: str  # one of COMMITMENT_KINDS
+    number: str
+    title: str
+    status: str  # Procore's capitalised status
+    vendor_id: int
+    amount: Decimal
+    erp_state: str | None  # under Xero/Intacct: "open", "billed" (the ERP refuses to delete it),
+    # "deleted" (already gone from the ERP); None: never synced
+
+
+SEED_COMMITMENTS: Final = (
+    SeedCommitment(6001, 101, "work_order_contract", "SC-6001", "Structural steel package",
+                   "Approved", 8056, Decimal("250000.00"), "open"),
+    SeedCommitment(6002, 101, "work_order_contract", "SC-6002", "Steel erection",
+                   "Approved", 8056, Decimal("180000.00"), "billed"),
+    SeedCommitment(6003, 101, "work_order_contract", "SC-6003", "Miscellaneous metals",
+                   "Approved", 8056, Decimal("42000.00"), None),
+    SeedCommitment(6004, 101, "work_order_contract", "SC-6004", "Metal decking",
+                   "Approved", 8056, Decimal("96500.00"), "deleted"),
+)
+COMMITMENT_DATE: Final = "2025-11-03"  # contract date of the seeded commitments
+
+
+def purchase_document_id(erp: str, serial: int) -> str:
+    """The id of the purchase document ``serial`` in ``erp``'s format."""
+    if erp == "xero":
+        return f"{_XERO_ORDER_PREFIX}{serial:012d}"
+    return str(serial + PURCHASE_KEY_OFFSET)
+
+
+def purchase_serial_from(erp: str, document_id: str) -> int | None:
+    """The inverse of :func:`purchase_document_id`; None when not in ``erp``'s format."""
+    if erp == "xero":
+        match = _XERO_ORDER_ID.fullmatch(document_id.lower())
+        return int(match.group(1)) if match else None
+    if not document_id.isascii() or not document_id.isdigit() or len(document_id) > 12:
+        return None
+    number = int(document_id)
+    return number - PURCHASE_KEY_OFFSET if number > PURCHASE_KEY_OFFSET else None
+
+
+def purchase_document_number(erp: str, kind: str, serial: int) -> str:
+    """Xero numbers purchase orders ``PO-…``; Intacct numbers per transaction definition."""
+    if erp == "intacct" and kind == "work_order_contract":
+        return f"SC-{serial}"
+    return f"PO-{serial}"
 
 
 def user_by_short_name(short_name: str) -> SeedUser | None:

@@ -20,10 +20,10 @@ import httpx
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from integrations.sandbox.app import create_app
-from integrations.sandbox.faults import DEFAULT_TIMEOUT_SECONDS
-from integrations.sandbox.seed import ERP_TOKEN, USERS
-from integrations.sandbox.world import ERP_PREFIX, SandboxWorld
+from sandbox.app import create_app
+from sandbox.faults import DEFAULT_TIMEOUT_SECONDS
+from sandbox.seed import ERP_TOKEN, USERS
+from sandbox.world import ERP_PREFIX, SandboxWorld
 
 START_TIMEOUT_SECONDS = 10.0
 
@@ -187,7 +187,7 @@ def serve_forever(
     erp: str = "qbo",
     latency_ms: float = 0,
     fault_rate: float = 0.0,
-    rate_limit: str | None = None,
+    rate_limit: str | tuple[int, float] | None = None,
     echo: Callable[[str], object] = print,
 ) -> None:
     """``relink sandbox serve``: print the ``export`` lines, then serve until Ctrl-C."""

@@ -1,7 +1,8 @@
-"""The sandbox's mutable data: invoices, ERP bills, issued tokens, the call log.
+"""The sandbox's mutable data: invoices, ERP bills, commitments and their ERP purchase documents,
+issued tokens, the call log.
 
-A :class:`SandboxState` is built fresh from :mod:`integrations.sandbox.seed` on every reset; the
-request handlers read and change it while :class:`~integrations.sandbox.world.SandboxWorld` holds
+A :class:`SandboxState` is built fresh from :mod:`sandbox.seed` on every reset; the
+request handlers read and change it while :class:`~sandbox.world.SandboxWorld` holds
 its lock.
 """
 
@@ -12,8 +13,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from integrations.sandbox import seed
-from integrations.sandbox.wire import Response
+from sandbox import seed
+from sandbox.wire import Response
 
 GONE_STATES = frozenset({"deleted", "voided"})
 
@@ -65,18 +66,79 @@ class BillRecord:
 
 
 @dataclass(slots=True)
+class CommitmentRecord:
+    """One Procore commitment (work order or purchase order contract); ``extra`` holds the other
+    writable fields (description, dates, inclusions, ...) by Procore's names."""
+
+    id: int
+    project_id: int
+    kind: str
+    number: str | None
+    title: str | None
+    status: str
+    vendor_id: int
+    amount: Decimal
+    origin_id: str | None
+    origin_data: str | None
+    origin_code: str | None
+    extra: dict[str, Any]
+    created_at: str
+    updated_at: str
+    deleted_at: str | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+@dataclass(slots=True)
+class PurchaseDocumentRecord:
+    """A commitment's transaction in the ERP, product-neutral (a Xero purchase order, an Intacct
+    purchasing document); ``state`` is "open", "billed" (bills or receipts made from it) or
+    "deleted"."""
+
+    serial: int
+    commitment_id: int
+    kind: str
+    number: str
+    reference: str | None  # the commitment's number in Procore
+    description: str | None
+    vendor_id: int
+    project_id: int
+    amount: Decimal
+    txn_date: str
+    state: str
+    created_at: str
+    updated_at: str
+
+    @property
+    def gone(self) -> bool:
+        return self.state == "deleted"
+
+    @property
+    def converted(self) -> Decimal:
+        """What was billed or received against it: 40 % once billed **(model)**."""
+        if self.state != "billed":
+            return Decimal("0.00")
+        return (self.amount * Decimal("0.40")).quantize(Decimal("0.01"))
+
+
+@dataclass(slots=True)
 class SandboxState:
     """Everything a reset puts back to the seed."""
 
     erp: str
     requisitions: dict[int, RequisitionRecord] = field(default_factory=dict)
     bills: dict[int, BillRecord] = field(default_factory=dict)  # by QuickBooks Online id
+    commitments: dict[int, CommitmentRecord] = field(default_factory=dict)
+    purchase_documents: dict[int, PurchaseDocumentRecord] = field(default_factory=dict)  # serial
     access_tokens: dict[str, int] = field(default_factory=dict)  # issued by /oauth/token
     refresh_tokens: dict[str, int] = field(default_factory=dict)  # unused ones only
     idempotent_answers: dict[str, Response] = field(default_factory=dict)  # Xero Idempotency-Key
     calls: list[dict[str, Any]] = field(default_factory=list)
     next_requisition_id: int = seed.FIRST_NEW_REQUISITION_ID
     next_item_id: int = seed.FIRST_NEW_ITEM_ID
+    next_purchase_serial: int = seed.FIRST_NEW_PURCHASE_SERIAL
     ticks: int = 0
     requests: int = 0
 
@@ -85,6 +147,8 @@ class SandboxState:
         state = cls(erp=erp)
         for position, invoice in enumerate(seed.INVOICES):
             state._add_seed_invoice(invoice, position)
+        for position, commitment in enumerate(seed.SEED_COMMITMENTS):
+            state._add_seed_commitment(commitment, position)
         return state
 
     # --- clocks and counters -------------------------------------------------------------
@@ -125,6 +189,63 @@ class SandboxState:
     def live_requisition(self, requisition_id: int) -> RequisitionRecord | None:
         record = self.requisitions.get(requisition_id)
         return None if record is None or record.deleted else record
+
+    @property
+    def syncs_commitments(self) -> bool:
+        """Whether Procore's connector for this ERP syncs commitments (not QuickBooks Online)."""
+        return self.erp in seed.COMMITMENT_ERPS
+
+    def live_commitment(
+        self, commitment_id: int, kind: str | None = None
+    ) -> CommitmentRecord | None:
+        """The commitment unless deleted (and, with ``kind``, only if it is of that kind)."""
+        record = self.commitments.get(commitment_id)
+        if record is None or record.deleted or (kind is not None and record.kind != kind):
+            return None
+        return record
+
+    def purchase_document_id(self, document: PurchaseDocumentRecord) -> str:
+        return seed.purchase_document_id(self.erp, document.serial)
+
+    def find_purchase_document(self, document_id: str) -> PurchaseDocumentRecord | None:
+        """The purchase document with this id in the current ERP's format (deleted ones too)."""
+        if not self.syncs_commitments:
+            return None
+        serial = seed.purchase_serial_from(self.erp, document_id)
+        return self.purchase_documents.get(serial) if serial is not None else None
+
+    def export_commitment(
+        self, record: CommitmentRecord, *, serial: int | None = None, state: str = "open",
+        at: str | None = None,
+    ) -> PurchaseDocumentRecord:
+        """Create the commitment's document in the ERP and link the commitment to it, as
+        Procore's connector does once the accounting approver accepts it."""
+        if serial is None:
+            serial = self.next_purchase_serial
+            self.next_purchase_serial += 1
+        at = at or self.tick()
+        document = PurchaseDocumentRecord(
+            serial=serial,
+            commitment_id=record.id,
+            kind=record.kind,
+            number=seed.purchase_document_number(self.erp, record.kind, serial),
+            reference=record.number,
+            description=record.title,
+            vendor_id=record.vendor_id,
+            project_id=record.project_id,
+            amount=record.amount,
+            txn_date=str(record.extra.get("contract_date") or seed.COMMITMENT_DATE),
+            state=state,
+            created_at=at,
+            updated_at=at,
+        )
+        self.purchase_documents[serial] = document
+        record.origin_id = self.purchase_document_id(document)
+        record.origin_code = document.number
+        label = _document_label(self.erp, record.kind)
+        record.origin_data = f"{seed.PRODUCT_NAMES[self.erp]} {label} {document.number}"
+        record.updated_at = at
+        return document
 
     # --- seeding -------------------------------------------------------------------------
 
@@ -173,6 +294,44 @@ class SandboxState:
             created_at=created,
             updated_at=created,
         )
+
+
+    def _add_seed_commitment(self, commitment: seed.SeedCommitment, position: int) -> None:
+        created = _iso(seed.SEED_TIME - timedelta(days=30) + timedelta(minutes=position))
+        record = CommitmentRecord(
+            id=commitment.id,
+            project_id=commitment.project_id,
+            kind=commitment.kind,
+            number=commitment.number,
+            title=commitment.title,
+            status=commitment.status,
+            vendor_id=commitment.vendor_id,
+            amount=commitment.amount,
+            origin_id=None,
+            origin_data=None,
+            origin_code=None,
+            extra={
+                "description": f"{commitment.title} for {seed.PROJECTS[commitment.project_id]}",
+                "executed": True,
+                "private": False,
+                "retainage_percent": "10.00",
+                "accounting_method": "amount",
+                "contract_date": seed.COMMITMENT_DATE,
+                "inclusions": None,
+                "exclusions": None,
+            },
+            created_at=created,
+            updated_at=created,
+        )
+        self.commitments[commitment.id] = record
+        if commitment.erp_state is not None and self.syncs_commitments:
+            self.export_commitment(
+                record, serial=commitment.id, state=commitment.erp_state, at=created
+            )
+
+
+def _document_label(erp: str, kind: str) -> str:
+    return seed.INTACCT_DOCUMENT_TYPES[kind] if erp == "intacct" else "purchase order"
 
 
 def removal_for(erp: str) -> str:

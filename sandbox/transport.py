@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from integrations.sandbox.world import SandboxWorld
+from sandbox.world import SandboxWorld
 
 
 def in_process_transport(world: SandboxWorld) -> httpx.MockTransport:

@@ -1,8 +1,8 @@
 """The sandbox world: Procore and one ERP product in memory, answering HTTP-shaped requests.
 
 :meth:`SandboxWorld.handle` is a pure, synchronous request handler (no I/O, no sleeping): the
-Starlette app (:mod:`integrations.sandbox.app`) and the in-process httpx transport
-(:mod:`integrations.sandbox.transport`) both adapt HTTP to it. Procore answers at the root, the
+Starlette app (:mod:`sandbox.app`) and the in-process httpx transport
+(:mod:`sandbox.transport`) both adapt HTTP to it. Procore answers at the root, the
 ERP under ``/erp``, OAuth at ``/oauth/token``, the control endpoints under ``/_sandbox/``.
 
 It is thread-safe: one lock guards the state, the call log and the fault plan.
@@ -16,10 +16,10 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-from integrations.sandbox import control, intacct, oauth, procore, qbo, seed, xero
-from integrations.sandbox.faults import FaultPlan, FaultSettings
-from integrations.sandbox.state import SandboxState
-from integrations.sandbox.wire import Request, Response
+from sandbox import commitments, control, intacct, oauth, procore, qbo, seed, xero
+from sandbox.faults import FaultPlan, FaultSettings
+from sandbox.state import SandboxState
+from sandbox.wire import Request, Response
 
 ERP_PREFIX = "/erp"
 _ERP_HANDLERS: dict[str, Callable[[SandboxState, Request], Response]] = {
@@ -53,6 +53,27 @@ class SandboxWorld:
         """Back to the seed: data, issued tokens, idempotency keys, the call log. Faults stay."""
         with self._lock:
             self._state = SandboxState.from_seed(self.erp)
+
+    # --- what the people around the APIs do (also ``/_sandbox/...``) ---------------------------
+
+    def accept_commitment(self, commitment_id: int) -> dict[str, Any]:
+        """The accounting approver accepts the commitment sent back to the ERP: Procore's
+        connector creates a new ERP document and sets the commitment's ``origin_id`` and
+        ``origin_code``. The commitment and its document, product-neutral; raises
+        :class:`~sandbox.commitments.ExportRefused` (a ValueError) when it cannot be accepted."""
+        with self._lock:
+            record = commitments.accept_export(self._state, commitment_id)
+            return commitments.commitment_state(self._state, record)
+
+    def commitments(self, project_id: int | None = None) -> list[dict[str, Any]]:
+        """Every commitment (of ``project_id``), deleted ones too, with its ERP document."""
+        with self._lock:
+            state = self._state
+            return [
+                commitments.commitment_state(state, record)
+                for record in sorted(state.commitments.values(), key=lambda r: r.id)
+                if project_id is None or record.project_id == project_id
+            ]
 
     # --- faults (applied by the HTTP app, configured here so that /_sandbox/faults works) -----
 

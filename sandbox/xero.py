@@ -9,6 +9,15 @@ Bills are invoices of ``Type`` ``ACCPAY``; every call needs the ``xero-tenant-id
   ``PAID`` bill cannot be changed. An ``Idempotency-Key`` header replays the first answer given
   for that key.
 
+Commitments (where Procore syncs them) are purchase orders:
+
+* ``GET /api.xro/2.0/PurchaseOrders/{PurchaseOrderID}`` (or ``{PurchaseOrderNumber}``) →
+  ``{"PurchaseOrders": [{...}]}``; a deleted order stays readable with ``Status`` ``DELETED``.
+* ``POST /api.xro/2.0/PurchaseOrders/{PurchaseOrderID}`` (or ``/PurchaseOrders`` with the id in
+  the body) with ``{"PurchaseOrders": [{"PurchaseOrderID", "Status": "DELETED"}]}``: a ``DRAFT``,
+  ``SUBMITTED`` or ``AUTHORISED`` order is deleted; a ``BILLED`` one is refused **(model: the
+  rule and the message)**; no other change is modelled. ``Idempotency-Key`` as for bills.
+
 Errors: 400 ``{"ErrorNumber", "Type": "ValidationException", "Message", "Elements": [...]}``;
 401/403/404 as problem objects ``{"Title", "Status", "Detail"}``.
 """
@@ -16,14 +25,23 @@ Errors: 400 ``{"ErrorNumber", "Type": "ValidationException", "Message", "Element
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from integrations.sandbox.seed import ERP_TOKEN, XERO_TENANT
-from integrations.sandbox.state import BillRecord, SandboxState
-from integrations.sandbox.wire import BadBody, Request, Response, json_response
+from sandbox import seed
+from sandbox.seed import ERP_TOKEN, XERO_TENANT
+from sandbox.state import BillRecord, PurchaseDocumentRecord, SandboxState
+from sandbox.wire import BadBody, Request, Response, json_response
 
 _INVOICE = re.compile(r"/api\.xro/2\.0/Invoices/(?P<invoice_id>[^/]+)")
+_ORDERS = "/api.xro/2.0/PurchaseOrders"
+_ORDER = re.compile(r"/api\.xro/2\.0/PurchaseOrders/(?P<order_id>[^/]+)")
+_ORDER_STATUS = {"open": "AUTHORISED", "billed": "BILLED", "deleted": "DELETED"}
+_ORDER_NOT_MODIFIABLE = "Purchase order not of valid status for modification"
+_BILLED = (
+    "This purchase order has been billed and cannot be deleted. Unmark it as billed first."
+)
 _CHANGES = {("DRAFT", "DELETED"), ("SUBMITTED", "DELETED"), ("AUTHORISED", "VOIDED")}
 _NOT_MODIFIABLE = "Invoice not of valid status for modification"
 _PAID = (
@@ -108,27 +126,35 @@ def handle(state: SandboxState, request: Request) -> Response:
         return _problem(401, "Unauthorized", "AuthenticationUnsuccessful")
     if request.headers.get("xero-tenant-id", "").strip().lower() != XERO_TENANT:
         return _problem(403, "Forbidden", "AuthenticationUnsuccessful")
+    order = _ORDER.fullmatch(request.path)
+    if order is not None or request.path == _ORDERS:
+        return _purchase_orders(state, request, order["order_id"] if order else None)
     match = _INVOICE.fullmatch(request.path)
     if match is None:
-        return _problem(404, "NotFound", "The resource you're looking for cannot be found")
+        return _not_found()
     if request.method == "GET":
         bill = state.find_bill(match["invoice_id"])
         if bill is None:
-            return _problem(404, "NotFound", "The resource you're looking for cannot be found")
+            return _not_found()
         return _envelope(state, bill)
     if request.method == "POST":
-        return _update_once(state, request, match["invoice_id"])
+        invoice_id = match["invoice_id"]
+        return _once(state, request, lambda: _update(state, request, invoice_id))
     return _problem(405, "MethodNotAllowed", f"{request.method[:20]} is not supported")
 
 
-def _update_once(state: SandboxState, request: Request, invoice_id: str) -> Response:
+def _not_found() -> Response:
+    return _problem(404, "NotFound", "The resource you're looking for cannot be found")
+
+
+def _once(state: SandboxState, request: Request, update: Callable[[], Response]) -> Response:
     """Honour ``Idempotency-Key``: the same key replays the first answer, changing nothing."""
     key = request.headers.get("idempotency-key")
     if key is not None and len(key) > 128:
         return validation_error("Idempotency-Key must be at most 128 characters")
     if key is not None and key in state.idempotent_answers:
         return state.idempotent_answers[key]
-    answer = _update(state, request, invoice_id)
+    answer = update()
     if key is not None:
         state.idempotent_answers[key] = answer
     return answer
@@ -157,3 +183,104 @@ def _update(state: SandboxState, request: Request, invoice_id: str) -> Response:
     bill.removed = str(target).lower()
     bill.updated_at = state.tick()
     return _envelope(state, bill)
+
+
+# --- purchase orders (commitments) --------------------------------------------------------------
+
+
+def render_order(state: SandboxState, order: PurchaseDocumentRecord) -> dict[str, Any]:
+    """The purchase order as Xero sends it (XOAS schema ``PurchaseOrder``)."""
+    amount = float(order.amount)
+    vendor = seed.VENDORS[order.vendor_id]
+    billed = float(order.converted)
+    return {
+        "Type": "PURCHASEORDER",
+        "PurchaseOrderID": state.purchase_document_id(order),
+        "PurchaseOrderNumber": order.number,
+        "Reference": order.reference or "",
+        "Status": _ORDER_STATUS[order.state],
+        "Contact": {
+            "ContactID": f"00000000-0000-4000-9000-{vendor.erp_ref:012d}",
+            "Name": vendor.name,
+        },
+        "Date": _xero_date(f"{order.txn_date}T00:00:00+00:00"),
+        "DateString": f"{order.txn_date}T00:00:00",
+        "LineAmountTypes": "Exclusive",
+        "LineItems": [
+            {
+                "LineItemID": f"00000000-0000-4000-b000-{order.serial:012d}",
+                "Description": order.description or "",
+                "Quantity": 1.0,
+                "UnitAmount": amount,
+                "LineAmount": amount,
+                "AccountCode": "310",
+                "TaxType": "NONE",
+                "Tracking": [],
+            }
+        ],
+        "SubTotal": amount,
+        "TotalTax": 0.0,
+        "Total": amount,
+        "TotalBilled": billed,
+        "CurrencyCode": "USD",
+        "UpdatedDateUTC": _xero_date(order.updated_at),
+        "HasAttachments": False,
+        "SentToContact": False,
+    }
+
+
+def _order_envelope(state: SandboxState, order: PurchaseDocumentRecord) -> Response:
+    body = {
+        "Status": "OK",
+        "ProviderName": "relink sandbox",
+        "DateTimeUTC": _xero_date(state.now()),
+        "PurchaseOrders": [render_order(state, order)],
+    }
+    return json_response(200, body)
+
+
+def _find_order(state: SandboxState, order_id: str) -> PurchaseDocumentRecord | None:
+    """By ``PurchaseOrderID``, else by ``PurchaseOrderNumber``."""
+    found = state.find_purchase_document(order_id)
+    if found is None and state.syncs_commitments:
+        found = next((order for order in state.purchase_documents.values()
+                      if order.number == order_id), None)
+    return found
+
+
+def _purchase_orders(state: SandboxState, request: Request, order_id: str | None) -> Response:
+    if request.method == "GET" and order_id is not None:
+        order = _find_order(state, order_id)
+        return _order_envelope(state, order) if order is not None else _not_found()
+    if request.method == "POST":
+        return _once(state, request, lambda: _update_order(state, request, order_id))
+    return _problem(405, "MethodNotAllowed", f"{request.method[:20]} is not supported")
+
+
+def _update_order(state: SandboxState, request: Request, url_id: str | None) -> Response:
+    try:
+        payload = request.json_object()
+    except BadBody as exc:
+        return validation_error(str(exc))
+    orders = payload.get("PurchaseOrders", [payload])
+    if not isinstance(orders, list) or len(orders) != 1 or not isinstance(orders[0], dict):
+        return validation_error("Send exactly one purchase order")
+    change = orders[0]
+    body_id = change.get("PurchaseOrderID")
+    order_id = url_id if url_id is not None else body_id
+    if not isinstance(order_id, str):
+        return validation_error("PurchaseOrderID is required: the sandbox creates no orders")
+    if body_id is not None and str(body_id).lower() != order_id.lower():
+        return validation_error("The PurchaseOrderID in the body does not match the URL")
+    order = state.find_purchase_document(order_id)
+    if order is None:
+        return _not_found()
+    current = _ORDER_STATUS[order.state]
+    element = {"PurchaseOrderID": state.purchase_document_id(order), "Status": current}
+    if current == "BILLED":
+        return validation_error(_BILLED, element)
+    if current == "DELETED" or change.get("Status") != "DELETED":
+        return validation_error(_ORDER_NOT_MODIFIABLE, element)
+    order.state = "deleted"
+    order.updated_at = state.tick()
+    return _order_envelope(state, order)

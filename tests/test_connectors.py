@@ -21,12 +21,12 @@ from integrations.errors import (
 from integrations.factory import close, connect, connected
 from integrations.http import RetryPolicy
 from integrations.procore import ProcoreClient, exchange_token
-from integrations.sandbox import seed
-from integrations.sandbox.faults import FaultSettings
-from integrations.sandbox.limits import RateLimiter
-from integrations.sandbox.server import SandboxServer
-from integrations.sandbox.transport import in_process_transport
-from integrations.sandbox.world import SandboxWorld
+from sandbox import seed
+from sandbox.faults import FaultSettings
+from sandbox.limits import RateLimiter
+from sandbox.server import SandboxServer
+from sandbox.transport import in_process_transport
+from sandbox.world import SandboxWorld
 
 ERPS = ["qbo", "xero", "intacct"]
 

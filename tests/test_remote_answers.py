@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 import cli
 import engine.app
 from engine.db import Database
-from integrations.sandbox.seed import ERP_COMPANIES, ERP_TOKEN
-from integrations.sandbox.world import SandboxWorld
+from sandbox.seed import ERP_COMPANIES, ERP_TOKEN
+from sandbox.world import SandboxWorld
 
 BASE = "http://sandbox.test"
 PROJECT = 102

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from integrations.sandbox import PRODUCT_NAMES, SandboxServer, SandboxWorld, in_process_transport
-from integrations.sandbox.faults import FaultSettings
-from integrations.sandbox.seed import erp_bill_id
-from integrations.sandbox.server import export_lines
+from sandbox import PRODUCT_NAMES, SandboxServer, SandboxWorld, in_process_transport
+from sandbox.faults import FaultSettings
+from sandbox.seed import erp_bill_id
+from sandbox.server import export_lines
 
 ERPS = ["qbo", "xero", "intacct"]
 XERO_TENANT = "a3f6c1de-0000-4000-8000-000000004021"

@@ -14,10 +14,12 @@ from integrations.shape import Shape
 
 
 class Connector(HttpBacked):
-    """Base of the ERP connectors; subclasses set ``key`` and ``product_name``."""
+    """Base of the ERP connectors; subclasses set ``key``, ``product_name`` and
+    ``syncs_commitments``."""
 
     key: str
     product_name: str
+    syncs_commitments: bool
     company_field = "company"  # what ``company`` is for this product; "" when it is not needed
 
     def __init__(
@@ -56,11 +58,11 @@ class Connector(HttpBacked):
     def _shape(self, reply: Reply) -> Shape:
         return Shape(lambda detail: self._http.protocol_error(reply, detail))
 
-    def _segment(self, bill_id: str) -> str:
-        """``bill_id`` as one URL path segment; an id that cannot be one names no bill."""
+    def _segment(self, bill_id: str, what: str = "bill") -> str:
+        """``bill_id`` as one URL path segment; an id that cannot be one names no ``what``."""
         if not isinstance(bill_id, str) or bill_id.strip() in {"", ".", ".."}:
             raise RemoteNotFound(
-                f"{self.product_name}: {bill_id!r} is not a bill id", system=self.key
+                f"{self.product_name}: {bill_id!r} is not a {what} id", system=self.key
             )
         return quote(bill_id, safe="")
 

@@ -1,15 +1,23 @@
-"""Sage Intacct (REST API v1): accounts-payable bills, read and deleted by key."""
+"""Sage Intacct (REST API v1): accounts-payable bills, read and deleted by key; a commitment is a
+Purchasing document (transaction definition ``PC Subcontracts`` or ``PC Purchase Orders``), read
+by key and deleted at ``document::{documentType}/{key}``."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from integrations.erp.connector import Connector
 from integrations.http import Reply
-from integrations.models import Bill
+from integrations.models import Bill, PurchaseDocument
 from integrations.shape import remote_words
 
 PATH = "/ia/api/v1/objects/accounts-payable/bill"
+DOCUMENTS = "/ia/api/v1/objects/purchasing/document"
+DOCUMENT_STATES = frozenset({
+    "submitted", "approved", "partiallyApproved", "declined", "draft", "pending", "closed",
+    "inProgress", "converted", "partiallyConverted", "exception", "analyzing",
+})
 
 
 class SageIntacct(Connector):
@@ -18,6 +26,7 @@ class SageIntacct(Connector):
     key = "intacct"
     product_name = "Sage Intacct"
     company_field = ""
+    syncs_commitments = True  # Procore exports commitments to Intacct's Purchasing module
 
     def get_bill(self, bill_id: str) -> Bill | None:
         reply = self._http.request("GET", f"{PATH}/{self._segment(bill_id)}")
@@ -45,6 +54,50 @@ class SageIntacct(Connector):
         if self._gone(reply):
             return
         self._http.check(reply, error_words)
+
+    def get_purchase_document(self, document_id: str) -> PurchaseDocument | None:
+        found = self._read_document(document_id)
+        return None if found is None else found[0]
+
+    def delete_purchase_document(self, document_id: str, *, idempotency_key: str) -> None:
+        """Read (for the ``documentType`` the delete path names), then DELETE; a refusal (e.g.
+        converted to receipts or invoices) is Intacct's ``ia::error``, raised in its words."""
+        found = self._read_document(document_id)
+        if found is None:
+            return
+        document, document_type = found
+        reply = self._http.request(
+            "DELETE",
+            f"{DOCUMENTS}::{quote(document_type, safe='')}/"
+            f"{self._segment(document.id, 'purchasing document')}",
+            idempotent=True,  # a replayed DELETE finds the document gone (404), which is success
+        )
+        if self._gone(reply):
+            return
+        self._http.check(reply, error_words)
+
+    def _read_document(self, key: str) -> tuple[PurchaseDocument, str] | None:
+        """The document and its ``documentType``, or None once it is deleted (404)."""
+        reply = self._http.request(
+            "GET", f"{DOCUMENTS}/{self._segment(key, 'purchasing document')}"
+        )
+        if self._gone(reply):
+            return None
+        self._http.check(reply, error_words)
+        shape = self._shape(reply)
+        result = shape.mapping(
+            shape.field(shape.mapping(reply.body, "the answer"), "ia::result"), "ia::result"
+        )
+        found = shape.req_text(result, "key")
+        if found != key:
+            raise self._http.protocol_error(reply, "the answer is about another document")
+        state = shape.choice(result, "state", DOCUMENT_STATES)
+        document_type = shape.req_text(result, "documentType")
+        if not document_type.strip():
+            raise shape.fail("field 'documentType' is empty")
+        number = shape.text(result, "documentNumber", optional=True)
+        shape.text(result, "documentId", optional=True)
+        return PurchaseDocument(id=found, number=number, status=state or ""), document_type
 
     def _gone(self, reply: Reply) -> bool:
         """404 in Intacct's own error shape (a 404 from elsewhere, e.g. a wrong URL, is not)."""

@@ -1,4 +1,8 @@
-"""QuickBooks Online (Accounting API v3): read a bill, delete it with its SyncToken."""
+"""QuickBooks Online (Accounting API v3): read a bill, delete it with its SyncToken.
+
+Procore's QuickBooks Online connector does not sync commitments, so there is no purchase
+document to read or delete: those calls are refused without a request.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from typing import Any
 from integrations.erp.connector import Connector, short_key
 from integrations.errors import RemoteRefused
 from integrations.http import Reply
-from integrations.models import Bill
+from integrations.models import Bill, PurchaseDocument
 
 NOT_FOUND = "610"  # "Object Not Found": what reading a deleted bill answers (model)
+NO_COMMITMENTS = "QuickBooks Online's Procore connector does not sync commitments"
 
 
 class QuickBooksOnline(Connector):
@@ -18,6 +23,7 @@ class QuickBooksOnline(Connector):
     key = "qbo"
     product_name = "QuickBooks Online"
     company_field = "realm id"
+    syncs_commitments = False
 
     def get_bill(self, bill_id: str) -> Bill | None:
         found = self._read(bill_id)
@@ -50,6 +56,12 @@ class QuickBooksOnline(Connector):
                 system=self.key, status=reply.status,
             )
         raise self._http.error_for(reply, fault_words)
+
+    def get_purchase_document(self, document_id: str) -> PurchaseDocument | None:
+        raise RemoteRefused(NO_COMMITMENTS, system=self.key)
+
+    def delete_purchase_document(self, document_id: str, *, idempotency_key: str) -> None:
+        raise RemoteRefused(NO_COMMITMENTS, system=self.key)
 
     def _base(self) -> str:
         return f"/v3/company/{self._segment(self.company)}"

@@ -353,7 +353,7 @@ def main() -> None:
     if args.child:
         child()
         return
-    from integrations.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
     figures: dict[str, Any] = {"bench": "crashes", "kills": args.kills, "seed": args.seed,
                                "latency_ms": args.latency_ms, "machine": machine(),

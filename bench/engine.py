@@ -58,9 +58,9 @@ def remotes_factory(mode: str, corrections: int) -> Any:
         world = FakeWorld.seeded(corrections)
         return lambda: Remotes(FakeProcore(world), FakeERP(world))
     from integrations.factory import connect
-    from integrations.sandbox.seed import ERP_TOKEN
-    from integrations.sandbox.transport import in_process_transport
-    from integrations.sandbox.world import SandboxWorld
+    from sandbox.seed import ERP_TOKEN
+    from sandbox.transport import in_process_transport
+    from sandbox.world import SandboxWorld
 
     sandbox = SandboxWorld("qbo")
 
@@ -81,9 +81,11 @@ def run_engine(url: str, corrections: int, mode: str) -> dict[str, Any]:
     from engine.reviews import AuditService
     from engine.service import CorrectionService
 
-    service = CorrectionService(Database(url), remotes_factory(mode, corrections))
+    service = CorrectionService(
+        Database(url), remotes_factory(mode, corrections), workflow="subcontractor-invoice"
+    )
     try:
-        ids = [service.start(9200 + n, PROJECT, "bench")["id"] for n in range(corrections)]
+        ids = [service.start(str(9200 + n), PROJECT, "bench")["id"] for n in range(corrections)]
         started = time.perf_counter()
         for wid in ids:
             for step in STEPS:

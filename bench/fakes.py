@@ -34,7 +34,7 @@ class FakeWorld:
 
     @classmethod
     def seeded(cls, count: int) -> FakeWorld:
-        from integrations.sandbox.world import SandboxWorld
+        from sandbox.world import SandboxWorld
 
         sandbox = SandboxWorld("qbo")
         _, _, body = sandbox.handle("GET", "/_sandbox/state/requisitions",

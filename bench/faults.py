@@ -39,7 +39,7 @@ from typer.testing import CliRunner
 
 import cli
 from engine.db import Database
-from integrations.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 
 FAULT_KINDS = ["500", "503", "429", "timeout", "reset", "garbage"]
 STEPS = ("delete-in-erp", "unlink", "delete-in-procore", "reenter")

@@ -68,16 +68,16 @@ STEPS = (
      {"can_push_to_accounting": False, "commitments": ["Standard", "Admin"],
       "erp_integrations": []}),
 )
-FIELDS = ("seq", "recorded_at", "workflow_id", "workflow", "workflow_version", "company_id",
-          "project_id", "invoice_id", "erp_bill_id", "actor_id", "actor_login", "actor_name",
-          "action", "from_state", "to_state", "outcome", "message", "reason", "evidence",
-          "prev_hash", "hash")
+FIELDS = ("seq", "recorded_at", "workflow_id", "workflow", "workflow_version", "format",
+          "company_id", "project_id", "subject_type", "subject_id", "invoice_id", "erp_bill_id",
+          "actor_id", "actor_login", "actor_name", "action", "from_state", "to_state", "outcome",
+          "message", "reason", "evidence", "prev_hash", "hash")
 
 INSERT_WORKFLOW = (
     "INSERT INTO workflow (workflow, version, state, revision, company_id, project_id,"
-    " invoice_id, open_invoice_id, erp, erp_key, erp_bill_id, reason, snapshot, created_at,"
-    " updated_at) VALUES (?, 1, 'Exported', 1, ?, ?, ?, ?, 'QuickBooks Online', 'qbo', ?, ?, ?,"
-    " ?, ?)"
+    " subject_type, subject_id, open_subject_id, remote_ref, results, erp, erp_key, reason,"
+    " snapshot, created_at, updated_at) VALUES (?, 1, 'Exported', 1, ?, ?, 'requisition', ?, ?,"
+    " ?, '{}', 'QuickBooks Online', 'qbo', ?, ?, ?, ?)"
 )
 IN_FLIGHT = (
     "UPDATE workflow SET in_flight_step = ?, in_flight_to = ?, in_flight_key = ?,"
@@ -90,7 +90,7 @@ DONE = (
     " revision = ? WHERE id = ? AND revision = ?"
 )
 DONE_FINAL = (
-    "UPDATE workflow SET state = ?, open_invoice_id = NULL, new_invoice_id = ?, after = ?,"
+    "UPDATE workflow SET state = ?, open_subject_id = NULL, results = ?,"
     " in_flight_step = NULL, in_flight_to = NULL, in_flight_key = NULL, in_flight_since = NULL,"
     " in_flight_data = NULL, updated_at = ?, revision = ? WHERE id = ? AND revision = ?"
 )
@@ -107,7 +107,7 @@ def utc_now() -> str:
 
 def snapshots(count: int) -> list[dict[str, Any]]:
     """``count`` invoice snapshots shaped like the sandbox's batch invoices."""
-    from integrations.sandbox.world import SandboxWorld
+    from sandbox.world import SandboxWorld
 
     world = SandboxWorld("qbo")
     _, _, body = world.handle("GET", "/_sandbox/state/requisitions",
@@ -160,8 +160,9 @@ class Floor:
         insert = self.sql(INSERT_WORKFLOW) + " RETURNING id"
         for record in records:
             snapshot = json.dumps(record, separators=(",", ":"), sort_keys=True)
-            values = (WORKFLOW, COMPANY, PROJECT, record["id"], record["id"],
-                      record["origin_id"], "bench", snapshot, now, now)
+            remote_ref = json.dumps({"erp_bill_id": record["origin_id"]}, separators=(",", ":"))
+            values = (WORKFLOW, COMPANY, PROJECT, str(record["id"]), str(record["id"]),
+                      remote_ref, "bench", snapshot, now, now)
             rows.append((int(self.conn.execute(insert, values).fetchone()[0]), record))
         self.commit()
         return rows
@@ -182,8 +183,9 @@ class Floor:
         """The four durable steps of one correction; returns the transactions committed."""
         revision = 1
         bill = record["origin_id"]
-        subject = {"workflow_id": wid, "workflow": WORKFLOW, "workflow_version": 1,
-                   "company_id": COMPANY, "project_id": PROJECT, "invoice_id": record["id"],
+        subject = {"workflow_id": wid, "workflow": WORKFLOW, "workflow_version": 1, "format": 2,
+                   "company_id": COMPANY, "project_id": PROJECT, "subject_type": "requisition",
+                   "subject_id": str(record["id"]), "invoice_id": record["id"],
                    "erp_bill_id": bill, "reason": None, **ACTOR}
         for action, source, target, calls, required in STEPS:
             key, since = uuid.uuid4().hex, utc_now()
@@ -217,8 +219,9 @@ class Floor:
                 after = dict(record, id=record["id"] + 1_000_000, origin_id=None,
                              invoice_number=data["invoice_number"] if data else None)
                 evidence |= {"before": record, "after": after, "corrected": data}
+                results = {"new_invoice_id": after["id"], "after": after}
                 moved = self.conn.execute(self.done_final, (
-                    target, after["id"], json.dumps(after, separators=(",", ":"), sort_keys=True),
+                    target, json.dumps(results, separators=(",", ":"), sort_keys=True),
                     utc_now(), revision + 1, wid, revision)).rowcount
             else:
                 moved = self.conn.execute(

@@ -326,7 +326,7 @@ def main() -> None:
         emit_list = work(args.driver, wanted, Path(args.barrier), args.worker)
         print(json.dumps(emit_list), flush=True)
         return
-    from integrations.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
     figures: dict[str, Any] = {"bench": "races", "workers": args.workers,
                                "corrections": args.corrections, "driver": args.driver,

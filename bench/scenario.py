@@ -79,7 +79,7 @@ class Target:
         from engine.settings import load_settings
 
         env = self.env()
-        return correction_service(load_settings(env=env), env)
+        return correction_service(load_settings(env=env), env, workflow="subcontractor-invoice")
 
     def relink(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run one real ``relink`` process to completion."""
@@ -154,12 +154,14 @@ def local_states(db_url: str) -> dict[int, dict[str, Any]]:
     db = Database(db_url)
     try:
         with db.read() as conn:
-            rows = conn.execute(select(WORKFLOW.c.invoice_id, WORKFLOW.c.id, WORKFLOW.c.state,
-                                       WORKFLOW.c.in_flight_step)).all()
+            rows = conn.execute(select(WORKFLOW.c.subject_id, WORKFLOW.c.id, WORKFLOW.c.state,
+                                       WORKFLOW.c.in_flight_step)
+                                .where(WORKFLOW.c.subject_type == "requisition")).all()
     finally:
         db.dispose()
     found: dict[int, dict[str, Any]] = {}
-    for invoice_id, wid, state, in_flight in rows:
+    for subject_id, wid, state, in_flight in rows:
+        invoice_id = int(subject_id)
         found.setdefault(invoice_id, {"ids": [], "state": state, "in_flight": in_flight})
         found[invoice_id]["ids"].append(wid)
     return found

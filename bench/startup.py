@@ -64,17 +64,17 @@ def main() -> None:
 def seed_one_correction(env: dict[str, str]) -> None:
     """One correction with a short history, written through the sandbox like any other."""
     code = (
-        "from integrations.sandbox.server import SandboxServer\n"
+        "from sandbox.server import SandboxServer\n"
         "from engine.app import connect_remotes, open_database\n"
-        "from engine.demo import sandbox_settings\n"
+        "from commands.demo import sandbox_settings\n"
         "from engine.service import CorrectionService\n"
         "import os\n"
         "with SandboxServer() as s:\n"
         "    env = s.env() | {'RELINK_PROCORE_TOKEN': 'sandbox-ana'}\n"
         "    settings = sandbox_settings(env, os.environ['RELINK_DATABASE_URL'])\n"
         "    service = CorrectionService(open_database(settings),"
-        " lambda: connect_remotes(settings, env))\n"
-        "    wid = service.start(9001, 101, 'bench')['id']\n"
+        " lambda: connect_remotes(settings, env), workflow='subcontractor-invoice')\n"
+        "    wid = service.start('9001', 101, 'bench')['id']\n"
         "    service.advance(wid, 'delete-in-erp')\n"
         "    service.close()\n"
     )

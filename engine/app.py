@@ -66,9 +66,13 @@ def _default_erp_url(product: str | None) -> str | None:
     return str(DEFAULT_API_URLS[product])
 
 
-def policy(settings: Settings) -> dict[str, Requirement]:
+def policy(settings: Settings) -> dict[str, dict[str, Requirement]]:
+    """Workflow -> step -> the requirement that replaces the definition's."""
     try:
-        return {step: Requirement.parse(rule) for step, rule in settings.policy.items()}
+        return {
+            workflow: {step: Requirement.parse(rule) for step, rule in steps.items()}
+            for workflow, steps in settings.policy.items()
+        }
     except ValueError as exc:
         raise UsageError(f"invalid permission policy: {exc}") from exc
 
@@ -85,21 +89,28 @@ def open_database(settings: Settings, *, check: bool = True) -> Database:
 
 
 def correction_service(
-    settings: Settings, env: Mapping[str, str] | None = None, *, transport: Any = None
+    settings: Settings,
+    env: Mapping[str, str] | None = None,
+    *,
+    transport: Any = None,
+    workflow: str,
 ) -> CorrectionService:
     return CorrectionService(
         open_database(settings),
         lambda: connect_remotes(settings, env, transport=transport),
+        workflow=workflow,
         policy=policy(settings),
         lease_seconds=settings.lease_seconds,
-        policy_fingerprint=settings.policy_fingerprint,
+        policy_fingerprints=settings.policy_fingerprints,
     )
 
 
-def read_only_service(settings: Settings) -> CorrectionService:
+def read_only_service(settings: Settings, *, workflow: str) -> CorrectionService:
     """For show and list: needs the database only, never credentials or a remote system."""
 
     def refuse() -> Remotes:
         raise RuntimeError("a read-only use case tried to reach a remote system")
 
-    return CorrectionService(open_database(settings), refuse, policy=policy(settings))
+    return CorrectionService(
+        open_database(settings), refuse, workflow=workflow, policy=policy(settings)
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy.engine import Connection
@@ -19,6 +20,7 @@ from engine.errors import (
     Unavailable,
 )
 from engine.lease import StepLease
+from engine.machine import machine_for
 from engine.store import NOT_IN_FLIGHT, Instance
 from engine.views import view
 from integrations.errors import (
@@ -29,25 +31,40 @@ from integrations.errors import (
     RemoteUnavailable,
 )
 from integrations.models import User
-from workflows.definition import Requirement, StepContext
+from workflows.definition import Requirement, StepContext, WorkflowDefinition
 from workflows.errors import Rejected
 
 if TYPE_CHECKING:
     from engine.service import CorrectionService
 
+AUDIT_FORMAT = 2  # audit.md: entries carry subject_type and subject_id
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What an attempt acts on, before and after an instance exists."""
+
+    company_id: int
+    project_id: int
+    type: str
+    id: str
+
 
 class Attempt:
-    """An operator's attempt at ``action`` on a subject (and, once it exists, an instance)."""
+    """An operator's attempt at ``action`` on a subject (and, once it exists, an instance) of
+    a workflow ``definition``."""
 
     def __init__(
         self,
         service: CorrectionService,
-        subject: dict[str, Any],
+        definition: WorkflowDefinition,
+        subject: Subject,
         action: str,
         instance: Instance | None,
         reason: str | None,
     ) -> None:
         self.service = service
+        self.definition = definition
         self.subject = subject
         self.action = action
         self.instance = instance
@@ -72,7 +89,7 @@ class Attempt:
         with self.remote_failures():
             granted = self.service.permissions.granted(requirement, project_id)
         self.evidence["permissions"] = granted
-        self.evidence["required"] = requirement.as_dict()
+        self.evidence["required"] = requirement.as_dict(self.definition.checks)
         if gaps := requirement.missing(granted):
             who = self.actor.login if self.actor else "this user"
             self.refuse(
@@ -97,9 +114,10 @@ class Attempt:
             erp=remotes.erp,
             company_id=instance.company_id,
             project_id=instance.project_id,
-            invoice_id=instance.invoice_id,
-            erp_bill_id=instance.erp_bill_id,
+            subject_id=instance.subject_id,
+            remote_ref=instance.remote_ref,
             snapshot=instance.snapshot,
+            results=instance.results,
             data=data,
             idempotency_key=instance.in_flight_key or "",
             evidence=self.evidence,
@@ -123,14 +141,21 @@ class Attempt:
         from_state = self.from_state
         self.evidence.update(evidence)
         self.evidence["calls"] = self.evidence.get("calls", []) + self._drain_calls()
-        if self.service.policy_fingerprint is not None:
-            self.evidence["policy_fingerprint"] = self.service.policy_fingerprint
+        fingerprint = self.service.policy_fingerprints.get(self.definition.name)
+        if fingerprint is not None:
+            self.evidence["policy_fingerprint"] = fingerprint
+        subject = self.subject
+        remote_ref = instance.remote_ref if instance else {}
         fields = {
+            "format": AUDIT_FORMAT,
             "workflow_id": instance.id if instance else None,
-            "workflow": self.service.definition.name,
-            "workflow_version": instance.version if instance else self.service.definition.version,
-            **self.subject,
-            "erp_bill_id": instance.erp_bill_id if instance else None,
+            "workflow": self.definition.name,
+            "workflow_version": instance.version if instance else self.definition.version,
+            "company_id": subject.company_id,
+            "project_id": subject.project_id,
+            "subject_type": subject.type,
+            "subject_id": subject.id,
+            **self.definition.subject.audit_fields(subject.id, remote_ref),
             "actor_id": actor.id if actor else None,
             "actor_login": actor.login if actor else None,
             "actor_name": actor.name if actor else None,
@@ -153,7 +178,8 @@ class Attempt:
         provably nothing was sent; any other lease it holds is given up, the step staying in
         flight."""
         self._finish("refused", message, release=self.may_release)
-        raise error(message, workflow=self._outcome_view("refused", message), style=style)
+        raise error(message, workflow=self._outcome_view("refused", message), style=style,
+                    step=self.action)
 
     def fail_and_release(self, why: str) -> NoReturn:
         """The remote system could not be reached before anything was sent: audit, and release
@@ -168,7 +194,8 @@ class Attempt:
         else:
             message = f"Failed: {why}. Nothing changed; safe to run again."
         self._finish("failed", message, release=self.may_release)
-        raise Unavailable(message, workflow=self._outcome_view("failed", message))
+        raise Unavailable(message, workflow=self._outcome_view("failed", message),
+                          step=self.action)
 
     def fail_unknown(self, why: str) -> NoReturn:
         """A write left the machine unanswered and nothing can tell yet whether it landed: the
@@ -184,7 +211,8 @@ class Attempt:
         if self.lease is not None:
             self.lease.active = False  # keep the lease: it covers the write still travelling
         self._finish("failed", message, release=False)
-        raise Unavailable(message, workflow=self._outcome_view("failed", message))
+        raise Unavailable(message, workflow=self._outcome_view("failed", message),
+                          step=self.action)
 
     @property
     def may_release(self) -> bool:
@@ -259,7 +287,7 @@ class Attempt:
                 )
                 self._finish("failed", message, release=False)
                 raise Unavailable(
-                    message, workflow=self._outcome_view("failed", message)
+                    message, workflow=self._outcome_view("failed", message), step=self.action
                 ) from exc
             self.fail_and_release(exc.message)
         except RemoteError as exc:  # pragma: no cover - every subclass is handled above
@@ -286,13 +314,13 @@ class Attempt:
         return self._outcome_view(outcome, message) | {"style": self.style}
 
     def _outcome_view(self, outcome: str, message: str) -> dict[str, Any]:
-        base = view(self.instance, self.service.machine) if self.instance else {}
+        base = view(self.instance, self.definition) if self.instance else {}
         return base | {"outcome": outcome, "message": message}
 
     def _next_listing(self) -> str:
         if self.instance is None:
             return "start"
-        steps = self.service.machine.next_steps(self.instance.state)
+        steps = machine_for(self.definition).next_steps(self.instance.state)
         return ", ".join(steps) if steps else "none"
 
     def _drain_calls(self) -> list[dict[str, Any]]:

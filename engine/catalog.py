@@ -7,15 +7,16 @@ from typing import Any
 from engine.errors import UsageError
 from engine.machine import machine_for
 from workflows.definition import WorkflowDefinition
-from workflows.registry import all_definitions, get
+from workflows.registry import all_definitions, get, names
 
 
 def _definition(name: str) -> WorkflowDefinition:
     try:
         return get(name)
     except KeyError:
-        names = ", ".join(d.name for d in all_definitions())
-        raise UsageError(f"unknown workflow {name!r} (workflows: {names})") from None
+        raise UsageError(
+            f"unknown workflow {name!r} (workflows: {', '.join(names())})"
+        ) from None
 
 
 def describe(name: str) -> dict[str, Any]:
@@ -24,6 +25,7 @@ def describe(name: str) -> dict[str, Any]:
         "name": definition.name,
         "version": definition.version,
         "description": definition.description,
+        "subject_type": definition.subject.type,
         "states": [str(s) for s in definition.states],
         "initial": str(definition.initial),
         "finals": sorted(str(s) for s in definition.finals),
@@ -32,7 +34,7 @@ def describe(name: str) -> dict[str, Any]:
                 "name": "start",
                 "from": [],
                 "to": str(definition.initial),
-                "requires": definition.opening.requirement.as_dict(),
+                "requires": definition.opening.requirement.as_dict(definition.checks),
                 "summary": definition.opening.summary,
                 "durable": False,
             }
@@ -42,7 +44,7 @@ def describe(name: str) -> dict[str, Any]:
                 "name": step.name,
                 "from": [str(s) for s in step.sources],
                 "to": str(step.dest),
-                "requires": step.requirement.as_dict(),
+                "requires": step.requirement.as_dict(definition.checks),
                 "summary": step.summary,
                 "durable": step.durable,
             }
@@ -53,7 +55,8 @@ def describe(name: str) -> dict[str, Any]:
 
 def describe_all() -> list[dict[str, Any]]:
     return [
-        {"name": d.name, "version": d.version, "description": d.description}
+        {"name": d.name, "version": d.version, "subject_type": d.subject.type,
+         "description": d.description}
         for d in all_definitions()
     ]
 

@@ -34,7 +34,7 @@ from engine.errors import (
     UsageError,
 )
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 MIGRATIONS = Path(__file__).parent / "migrations"
 LOCK_TIMEOUT_MS = 5000  # the longest wait for another operator's lock, both backends
 BUSY = "the database is busy with another operator's step; try again"

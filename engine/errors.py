@@ -14,7 +14,8 @@
                                      missing, or the server refused relink's login
 
 Errors raised while a workflow is known carry ``workflow`` (its view as plain data), so the CLI
-can still print the workflow document with ``outcome`` and ``message``.
+can still print the workflow document with ``outcome`` and ``message``; ``workflow_id``,
+``state`` and ``step`` give that context as attributes.
 """
 
 from __future__ import annotations
@@ -34,11 +35,22 @@ class EngineError(Exception):
         *,
         workflow: dict[str, Any] | None = None,
         style: str = "refusal",
+        step: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.workflow = workflow
         self.style = style
+        self.step = step  # the step (or use case: start, resume) the error ended
+
+    @property
+    def workflow_id(self) -> int | None:
+        return self.workflow.get("id") if self.workflow else None
+
+    @property
+    def state(self) -> str | None:
+        """The instance's state when the error was raised (None before it existed)."""
+        return self.workflow.get("state") if self.workflow else None
 
 
 class UsageError(EngineError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from engine.errors import CredentialsRejected, Refused, Unavailable, UsageError
@@ -18,15 +17,23 @@ from integrations.errors import (
 from workflows.definition import Requirement, WorkflowDefinition
 
 
-def whoami(remotes: Remotes, settings: Settings, project_id: int | None = None) -> dict[str, Any]:
+def whoami(
+    remotes: Remotes,
+    settings: Settings,
+    project_id: int | None = None,
+    *,
+    workflow: str,
+) -> dict[str, Any]:
     """Identity, permission levels (company-wide, and per project when given), and for each step
-    what the effective policy (defaults plus ``[policy.<step>]`` overrides) requires and whether
-    this user passes (``allowed`` is None when only a project's level, not read, decides)."""
-    requirements = effective_policy(settings)
+    of ``workflow`` what the effective policy (defaults plus ``[policy...]`` overrides) requires
+    and whether this user passes (``allowed`` is None when only a project's level, not read,
+    decides)."""
+    definition = _definition(workflow)
+    requirements = effective_policy(settings, definition)
     reader = PermissionReader(remotes.procore)
     try:
         actor = reader.actor()
-        granted = reader.everything(project_id)
+        granted = reader.everything(definition.checks, project_id)
     except RemoteRejectedCredentials as exc:
         raise CredentialsRejected(exc.message) from exc
     except RemoteUnavailable as exc:
@@ -35,17 +42,21 @@ def whoami(remotes: Remotes, settings: Settings, project_id: int | None = None) 
         raise Refused(f"Procore refused: {exc.message}") from exc
     finally:
         remotes.close()
+    loosened = settings.policy_loosened.get(definition.name, {})
     steps = []
     for step, requirement in requirements.items():
-        unknown = bool(requirement.commitments) and "commitments" not in granted
-        known = replace(requirement, commitments=frozenset()) if unknown else requirement
+        unread = [name for name in requirement.checks if name not in granted]
+        known = Requirement(
+            tuple((tool, levels) for tool, levels in requirement.tools if tool not in unread),
+            requirement.privileges,
+        )
         missing = known.missing(granted)
         steps.append({
             "step": step,
-            "requires": requirement.as_dict(),
-            "allowed": False if missing else (None if unknown else True),
+            "requires": requirement.as_dict(definition.checks),
+            "allowed": False if missing else (None if unread else True),
             "missing": missing,
-            "loosened": settings.policy_loosened.get(step, []),
+            "loosened": loosened.get(step, []),
         })
     return {
         "id": actor.id,
@@ -54,26 +65,33 @@ def whoami(remotes: Remotes, settings: Settings, project_id: int | None = None) 
         "company_id": settings.company_id,
         "project_id": project_id,
         "erp": settings.erp,
+        "workflow": definition.name,
         "permissions": granted,
         "steps": steps,
         # a policy looser than product.md's: its fingerprint (None for the default or stricter)
-        "policy_fingerprint": settings.policy_fingerprint,
+        "policy_fingerprint": settings.policy_fingerprints.get(definition.name),
         "config_files": [str(path) for path in settings.config_files],
     }
 
 
+def _definition(workflow: str) -> WorkflowDefinition:
+    from workflows import registry
+
+    try:
+        return registry.get(workflow)
+    except KeyError:
+        raise UsageError(
+            f"unknown workflow {workflow!r} (workflows: {', '.join(registry.names())})"
+        ) from None
+
+
 def effective_policy(
-    settings: Settings, definition: WorkflowDefinition | None = None
+    settings: Settings, definition: WorkflowDefinition
 ) -> dict[str, Requirement]:
     """Step name -> the requirement relink checks, overrides from the config file applied."""
-    if definition is None:
-        from workflows.subcontractor_invoice import DEFINITION
+    from engine.policy import policy_in_force
 
-        definition = DEFINITION
     try:
-        overrides = {step: Requirement.parse(rule) for step, rule in settings.policy.items()}
+        return policy_in_force(definition, settings.policy.get(definition.name, {}))
     except ValueError as exc:  # pragma: no cover - load_settings validated it already
         raise UsageError(f"invalid permission policy: {exc}") from exc
-    defaults = {"start": definition.opening.requirement}
-    defaults |= {step.name: step.requirement for step in definition.steps}
-    return {step: overrides.get(step, requirement) for step, requirement in defaults.items()}

@@ -1,12 +1,14 @@
 """The one place the `transitions` library is used.
 
-One shared machine per workflow definition (``auto_transitions=False``, callables not strings);
-each decision attaches a throw-away model at the instance's current state, fires the step with its
-guards as conditions, reads the destination and detaches the model again.
+One shared machine per workflow definition (``auto_transitions=False``, callables not strings)
+decides every step: a decision fires the step on a model standing at the instance's current state,
+with the guards as conditions, reads the destination and puts the model back. The models are
+transitions' own, one per state, attached once and kept (attaching a model is the costly part).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -66,9 +68,8 @@ class WorkflowMachine:
             name=definition.name,
         )
         self._order = [step.name for step in definition.steps]
-        # (state, step) -> destination, learnt from the machine's first successful decision;
-        # later ones only re-check the guard (the same one the machine runs)
-        self._destinations: dict[tuple[str, str], str] = {}
+        self._models: dict[str, _Token] = {}  # state -> a model standing there
+        self._lock = threading.Lock()  # a model serves one decision at a time
 
     def next_steps(self, state: str) -> list[str]:
         """The steps allowed from ``state``, in definition order."""
@@ -78,21 +79,21 @@ class WorkflowMachine:
         self, state: str, step: str, requirement: Requirement, granted: Mapping[str, Any]
     ) -> str:
         """The state ``step`` leads to from ``state``; raises OutOfOrder or NotPermitted."""
-        known = self._destinations.get((state, step))
-        if known is not None:
-            if gaps := requirement.missing(granted):
-                raise NotPermitted(gaps)
-            return known
-        token = _Token()
-        self._machine.add_model(token, initial=state)
-        try:
-            token.trigger(step, requirement=requirement, granted=granted)  # type: ignore[attr-defined]
-        except (MachineError, AttributeError) as exc:
-            raise OutOfOrder(step) from exc
-        finally:
-            self._machine.remove_model(token)
-        self._destinations[(state, step)] = token.state
-        return token.state
+        with self._lock:
+            token = self._models.get(state)
+            if token is None:
+                if state not in self._machine.states:
+                    raise OutOfOrder(step)
+                token = self._models[state] = _Token()
+                self._machine.add_model(token, initial=state)
+            try:
+                token.trigger(step, requirement=requirement, granted=granted)  # type: ignore[attr-defined]
+            except (MachineError, AttributeError) as exc:
+                raise OutOfOrder(step) from exc
+            destination = token.state
+            if destination != state:
+                self._machine.set_state(state, model=token)
+            return destination
 
     def diagram(self, fmt: str = "mermaid") -> str:
         """The definition drawn by transitions' diagram support: mermaid or graphviz dot source."""
@@ -129,12 +130,13 @@ def _next_steps(machine: WorkflowMachine, state: str) -> list[str]:
     return [name for name in machine._order if name in triggers]
 
 
-_MACHINES: dict[str, WorkflowMachine] = {}
+_MACHINES: dict[tuple[str, int], WorkflowMachine] = {}
 
 
 def machine_for(definition: WorkflowDefinition) -> WorkflowMachine:
     """The shared machine of a definition."""
-    machine = _MACHINES.get(definition.name)
+    key = (definition.name, definition.version)
+    machine = _MACHINES.get(key)
     if machine is None or machine.definition is not definition:
-        machine = _MACHINES[definition.name] = WorkflowMachine(definition)
+        machine = _MACHINES[key] = WorkflowMachine(definition)
     return machine

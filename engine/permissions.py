@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from integrations.base import ProcoreAPI
 from integrations.models import User
-from workflows.definition import Requirement
-
-COMMITMENTS = "commitments"
-ERP_INTEGRATIONS = "erp_integrations"
+from workflows.definition import COMPANY, PRIVILEGES, TOOLS, Requirement
 
 
 class PermissionReader:
-    """Reads identity and permission levels from Procore, each at most once per instance
-    (so a batch reads them once, not once per invoice)."""
+    """Reads identity, tool levels and privileges from Procore, each at most once per instance
+    (so a batch reads them once, not once per subject)."""
 
     def __init__(self, procore: ProcoreAPI) -> None:
         self._procore = procore
         self._actor: User | None = None
-        self._project_levels: dict[int, str] = {}
-        self._company_level: str | None = None
-        self._can_push: bool | None = None
+        self._project_levels: dict[int, dict[str, str]] = {}
+        self._company_levels: dict[str, str] | None = None
+        self._privileges: dict[str, bool] = {}
+        # privilege name -> how Procore tells it (spec/remote-apis.md)
+        self._readers: dict[str, Callable[[], bool]] = {
+            "can_push_to_accounting": procore.can_push_to_accounting,
+        }
 
     def actor(self) -> User:
         if self._actor is None:
@@ -29,29 +31,34 @@ class PermissionReader:
         return self._actor
 
     def granted(self, requirement: Requirement, project_id: int) -> dict[str, Any]:
-        """The levels ``requirement`` is checked against (only those it needs are read)."""
-        granted: dict[str, Any] = {}
-        if requirement.commitments:
-            if project_id not in self._project_levels:
-                levels = self._procore.tool_levels(project_id=project_id)
-                self._project_levels[project_id] = levels.get(COMMITMENTS, "None")
-            granted["commitments"] = self._project_levels[project_id]
-        if requirement.erp_integrations:
-            if self._company_level is None:
-                self._company_level = self._procore.tool_levels().get(ERP_INTEGRATIONS, "None")
-            granted["erp_integrations"] = self._company_level
-        if requirement.can_push_to_accounting:
-            if self._can_push is None:
-                self._can_push = self._procore.can_push_to_accounting()
-            granted["can_push_to_accounting"] = self._can_push
-        return granted
+        """The levels and privileges ``requirement`` is checked against (only those it needs
+        are read)."""
+        return self._read(requirement.checks, project_id)
 
-    def everything(self, project_id: int | None) -> dict[str, Any]:
-        """All levels relink checks (for ``whoami``)."""
-        full = Requirement(frozenset({"Admin"}), frozenset({"Admin"}), True)
-        granted = self.granted(
-            Requirement(frozenset(), full.erp_integrations, True), project_id or 0
-        )
-        if project_id is not None:
-            granted.update(self.granted(Requirement(full.commitments), project_id))
+    def everything(self, checks: Iterable[str], project_id: int | None) -> dict[str, Any]:
+        """Every level and privilege of ``checks`` (for ``whoami``): project tools only when a
+        project is given."""
+        wanted = [
+            name for name in checks
+            if project_id is not None or name in PRIVILEGES or TOOLS[name][0] == COMPANY
+        ]
+        return self._read(wanted, project_id or 0)
+
+    def _read(self, names: Iterable[str], project_id: int) -> dict[str, Any]:
+        granted: dict[str, Any] = {}
+        for name in names:
+            if name in PRIVILEGES:
+                if name not in self._privileges:
+                    self._privileges[name] = self._readers[name]()
+                granted[name] = self._privileges[name]
+            elif TOOLS[name][0] == COMPANY:
+                if self._company_levels is None:
+                    self._company_levels = self._procore.tool_levels()
+                granted[name] = self._company_levels.get(name, "None")
+            else:
+                if project_id not in self._project_levels:
+                    self._project_levels[project_id] = self._procore.tool_levels(
+                        project_id=project_id
+                    )
+                granted[name] = self._project_levels[project_id].get(name, "None")
         return granted

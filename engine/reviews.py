@@ -16,6 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+# The CLI reaches the audit log only through this module: the filters and outcomes it asks with
+# are re-exported here (``X as X``).
+from audit.chain import OUTCOMES as OUTCOMES
 from audit.chain import EvidenceError, entry_from_row
 from audit.checkpoint import (
     fingerprint,
@@ -27,12 +30,22 @@ from audit.checkpoint import (
     verify_checkpoint,
 )
 from audit.errors import ChainBroken, CheckpointError, CheckpointUnreadable, HeadMissing
-from audit.log import AuditLog, Filters, hash_at, head, query, rows, utc_now
+from audit.log import AuditLog, hash_at, head, query, rows, utc_now
+from audit.log import Filters as Filters
 from audit.verify import check_row, verify_rows
 from engine.db import Database
 from engine.errors import IntegrityError, UsageError
 from engine.outfile import check_target, write_atomically
 from engine.terminal import for_terminal
+
+
+def write_entries(entries: Iterator[dict[str, Any]], fmt: str, stream: IO[str]) -> int:
+    """Write ``entries`` to ``stream`` as ``jsonl`` or ``csv`` (audit.md's export forms);
+    the number written."""
+    from audit.export import write_csv, write_jsonl
+
+    writer = write_jsonl if fmt == "jsonl" else write_csv
+    return writer(entries, stream)
 
 FORMATS = ("jsonl", "csv", "ocsf")
 LOG_WORKFLOW = "audit"  # the ``workflow`` of log-level entries (``workflow_id`` null)

@@ -1,4 +1,4 @@
-"""The correction use cases: start, advance, resume, show, list.
+"""The use cases of any workflow: start, advance, resume, show, list.
 
 Each loads, acts and saves in units of work of its own and returns plain data. A step that changes
 a remote system is durable: it is committed *in flight* (with its audit entry) before the remote
@@ -16,30 +16,39 @@ from typing import Any, NoReturn
 from sqlalchemy.engine import Connection
 
 from audit.log import AuditLog, utc_now
-from engine.attempt import Attempt
+from engine.attempt import Attempt, Subject
 from engine.db import Database
 from engine.errors import Conflict, Unavailable, UsageError
 from engine.lease import LeaseLost, Owner, StepLease, format_time, lease_live, parse_time
-from engine.machine import NotPermitted, OutOfOrder, machine_for
+from engine.machine import NotPermitted, OutOfOrder, WorkflowMachine, machine_for
 from engine.permissions import PermissionReader
 from engine.remotes import Remotes
 from engine.store import NOT_IN_FLIGHT, DuplicateOpen, Instance, Overtaken, WorkflowStore
 from engine.views import view
-from integrations.errors import RemoteNotFound
 from integrations.guard import guarded
-from workflows.definition import Requirement, Step, StepResult, WorkflowDefinition
-from workflows.requisition import InvalidData, validate_correction
-from workflows.subcontractor_invoice import DEFINITION, opening_refusal, snapshot_of
+from workflows import registry
+from workflows.definition import (
+    OpeningContext,
+    Requirement,
+    Step,
+    StepResult,
+    WorkflowDefinition,
+)
 
 Connect = Callable[[], Remotes]
+Definitions = Callable[[str, int | None], WorkflowDefinition]
 DEFAULT_LEASE_SECONDS = 60.0
 
 
 class CorrectionService:
-    """Runs corrections of one workflow definition against one database and one set of remotes.
+    """Runs instances of any registered workflow against one database and one set of remotes.
 
+    The definition an instance runs under is looked up from the instance itself (its workflow
+    and version) on every call; ``workflow`` names the one ``start`` and ``list`` use.
     ``connect`` is called once, on the first use case that needs a remote system, so read-only
     commands work without credentials. Identity and permissions are read at most once per service.
+    ``policy`` maps a workflow to its step overrides; ``policy_fingerprints`` a workflow whose
+    policy in force is looser than its definition's to the fingerprint every entry then carries.
     """
 
     def __init__(
@@ -47,25 +56,48 @@ class CorrectionService:
         db: Database,
         connect: Connect,
         *,
-        definition: WorkflowDefinition = DEFINITION,
-        policy: Mapping[str, Requirement] | None = None,
+        workflow: str,
+        definitions: Definitions = registry.get,
+        policy: Mapping[str, Mapping[str, Requirement]] | None = None,
         clock: Callable[[], str] = utc_now,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        policy_fingerprint: str | None = None,
+        policy_fingerprints: Mapping[str, str] | None = None,
     ) -> None:
         self.db = db
-        self.definition = definition
-        self.machine = machine_for(definition)
+        self._definitions = definitions
+        self.workflow = workflow
         self.store = WorkflowStore()
         self.audit = AuditLog(dialect=db.dialect, clock=clock)
         self._connect = connect
         self._remotes: Remotes | None = None
         self._permissions: PermissionReader | None = None
-        self._policy = dict(policy or {})
+        self._policy = {name: dict(steps) for name, steps in (policy or {}).items()}
         self._clock = clock
         self.lease_seconds = lease_seconds
-        # set when the policy in force is looser than the definition's: every entry carries it
-        self.policy_fingerprint = policy_fingerprint
+        self.policy_fingerprints = dict(policy_fingerprints or {})
+
+    # definitions ---------------------------------------------------------------------------
+
+    @property
+    def definition(self) -> WorkflowDefinition:
+        """The latest definition of ``workflow`` (what ``start`` opens)."""
+        return self._definition_of(self.workflow, None)
+
+    def definition_of(self, instance: Instance) -> WorkflowDefinition:
+        """The definition ``instance`` started under."""
+        return self._definition_of(instance.workflow, instance.version)
+
+    def machine_of(self, instance: Instance) -> WorkflowMachine:
+        return machine_for(self.definition_of(instance))
+
+    def _definition_of(self, name: str, version: int | None) -> WorkflowDefinition:
+        try:
+            return self._definitions(name, version)
+        except KeyError:
+            at = f" version {version}" if version is not None else ""
+            raise UsageError(
+                f"unknown workflow {name!r}{at} (installed: {', '.join(registry.names())})"
+            ) from None
 
     # wiring --------------------------------------------------------------------------------
 
@@ -82,13 +114,13 @@ class CorrectionService:
         assert self._permissions is not None
         return self._permissions
 
-    def requirement(self, step: str) -> Requirement:
-        if step in self._policy:
-            return self._policy[step]
-        if step == "start":
-            return self.definition.opening.requirement
-        found = self.definition.step(step)
-        return found.requirement if found else Requirement()
+    def requirement(self, definition: WorkflowDefinition, step: str) -> Requirement:
+        """The requirement in force for ``step`` of ``definition``: the policy's, else the
+        definition's own."""
+        override = self._policy.get(definition.name, {}).get(step)
+        if override is not None:
+            return override
+        return definition.requirement(step) or Requirement()
 
     def close(self) -> None:
         """Close the remote clients and the database connections."""
@@ -104,7 +136,7 @@ class CorrectionService:
         with self.db.read() as conn:
             instance = self._load(conn, workflow_id)
             history = list(query(conn, Filters(workflow_id=workflow_id)))
-        return view(instance, self.machine) | {"history": history}
+        return view(instance, self.definition_of(instance)) | {"history": history}
 
     def list(
         self,
@@ -113,9 +145,18 @@ class CorrectionService:
         project_id: int | None = None,
         stale: dt.timedelta | None = None,
         limit: int = 50,
+        workflow: str | None = None,
     ) -> list[dict[str, Any]]:
-        if state is not None and state not in {str(s) for s in self.definition.states}:
-            names = ", ".join(str(s) for s in self.definition.states)
+        """Instances, newest first: of ``workflow`` when given, else of every workflow (a
+        state is then checked against the states of all installed definitions, and "open"
+        means not in a final state of any)."""
+        definitions = (
+            [self._definition_of(workflow, None)] if workflow is not None
+            else [self._definition_of(name, None) for name in registry.names()]
+        )
+        states = {str(s) for d in definitions for s in d.states}
+        if state is not None and state not in states:
+            names = ", ".join(sorted(states))
             raise UsageError(f"unknown state {state!r} (states: {names})")
         before = None
         if stale is not None:
@@ -127,59 +168,66 @@ class CorrectionService:
                 state=state,
                 project_id=project_id,
                 updated_before=before,
-                finals=self.definition.finals,
+                finals=frozenset(str(s) for d in definitions for s in d.finals),
                 limit=limit,
+                workflow=workflow,
             )
-        return [view(instance, self.machine) for instance in found]
+        return [view(instance, self.definition_of(instance)) for instance in found]
 
     # start ---------------------------------------------------------------------------------
 
-    def start(self, invoice_id: int, project_id: int, reason: str) -> dict[str, Any]:
+    def start(self, subject_id: str | int, project_id: int, reason: str) -> dict[str, Any]:
+        """Open an instance of ``workflow`` on the subject ``subject_id``: read it (the
+        definition's opening decides whether it may be corrected), keep its snapshot."""
+        subject_id = str(subject_id)
+        definition = self.definition
+        noun = definition.subject.noun
         remotes = self.remotes
         remotes.erp  # noqa: B018  (no ERP configured: a usage error before anything is read)
         company_id = remotes.procore.company_id
-        subject = {"company_id": company_id, "project_id": project_id, "invoice_id": invoice_id}
-        attempt = Attempt(self, subject, "start", None, reason)
+        subject_type = definition.subject.type
+        attempt = Attempt(
+            self, definition,
+            Subject(company_id, project_id, subject_type, subject_id), "start", None, reason,
+        )
         attempt.identify()
         with self.db.read(single=True) as conn:
-            existing, seen = self.store.of_invoice(conn, company_id, invoice_id)
+            existing, seen = self.store.of_subject(conn, company_id, subject_type, subject_id)
         if existing is not None:
             attempt.refuse(
-                f"Refused: invoice {invoice_id} already has an open correction #{existing}."
+                f"Refused: {noun} {subject_id} already has an open correction #{existing}."
             )
-        attempt.check_permissions(self.requirement("start"), project_id)
+        attempt.check_permissions(self.requirement(definition, "start"), project_id)
+        opening = OpeningContext(
+            procore=remotes.procore, erp=remotes.erp, company_id=company_id,
+            project_id=project_id, subject_id=subject_id, evidence=attempt.evidence,
+        )
         with attempt.remote_failures():
-            try:
-                requisition = remotes.procore.get_requisition(project_id, invoice_id)
-            except RemoteNotFound:
-                attempt.refuse(
-                    f"Refused: invoice {invoice_id} was not found in project {project_id}"
-                    " (or you may not see it)."
-                )
-        if (why := opening_refusal(requisition)) is not None:
-            attempt.refuse(f"Refused: {why}")
-        snapshot = snapshot_of(requisition)
+            opened = definition.subject.open(opening)
         now = self._clock()
         values = {
-            "workflow": self.definition.name,
-            "version": self.definition.version,
-            "state": str(self.definition.initial),
+            "workflow": definition.name,
+            "version": definition.version,
+            "state": str(definition.initial),
             "erp": remotes.erp_product,
             "erp_key": remotes.erp_key,
-            "erp_bill_id": requisition.origin_id,
+            "company_id": company_id,
+            "project_id": project_id,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "remote_ref": opened.remote_ref,
             "reason": reason,
-            "snapshot": snapshot,
+            "snapshot": opened.snapshot,
             "created_at": now,
             "updated_at": now,
-            **subject,
         }
-        number = snapshot.get("invoice_number")
-        message = f"Started correction of invoice {invoice_id} ({number})."
+        message = f"Started correction of {opened.label}."
         try:
             with self.db.write() as conn:
                 workflow_id = self.store.insert(conn, values)
-                if self.store.of_invoice(conn, company_id, invoice_id)[1] != seen + 1:
-                    # Another correction of this invoice was started (and finished: else the
+                counted = self.store.of_subject(conn, company_id, subject_type, subject_id)[1]
+                if counted != seen + 1:
+                    # Another correction of this subject was started (and finished: else the
                     # insert had failed) since we looked: our snapshot may predate its changes.
                     # None was open then and finished ones never change, so counting tells.
                     raise Overtaken
@@ -187,13 +235,13 @@ class CorrectionService:
                 assert instance is not None
                 attempt.bind(instance)
                 attempt.record(
-                    conn, "succeeded", message, to_state=instance.state, before=snapshot
+                    conn, "succeeded", message, to_state=instance.state, before=opened.snapshot
                 )
         except DuplicateOpen:
-            attempt.refuse(f"Refused: invoice {invoice_id} already has an open correction.")
+            attempt.refuse(f"Refused: {noun} {subject_id} already has an open correction.")
         except Overtaken:
             attempt.refuse(
-                f"Conflict: another operator corrected invoice {invoice_id} meanwhile; run"
+                f"Conflict: another operator corrected {noun} {subject_id} meanwhile; run"
                 " `relink list` and try again if it still needs a correction.",
                 error=Conflict,
             )
@@ -209,19 +257,24 @@ class CorrectionService:
         reason: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        step = self._step(step_name)
+        with self.db.read(single=True) as conn:
+            found = self.store.get(conn, workflow_id)
+        if found is None:  # the step is checked against the workflow start opens, then the id
+            self._step(self.definition, step_name)
+            raise UsageError(f"no correction with id {workflow_id}")
+        instance = found
+        definition = self.definition_of(instance)
+        step = self._step(definition, step_name)
         if step.needs_data and data is None:
             raise UsageError(f"{step.name} needs --data FILE with the corrected fields")
         if data is not None:
-            if not step.needs_data:
+            if not step.needs_data or definition.data is None:
                 raise UsageError(f"{step.name} takes no --data")
             try:
-                data = validate_correction(data)
-            except InvalidData as exc:
+                data = definition.data(data)
+            except ValueError as exc:
                 raise UsageError(f"invalid data file: {exc}") from exc
-        with self.db.read(single=True) as conn:
-            instance = self._load(conn, workflow_id)
-        attempt = Attempt(self, _subject(instance), step.name, instance, reason)
+        attempt = Attempt(self, definition, _subject(instance), step.name, instance, reason)
         attempt.identify()
         if instance.in_flight_step is not None:
             if lease_live(instance, self._now()):
@@ -240,16 +293,17 @@ class CorrectionService:
                 result = step.action(attempt.context(instance, data))
         return self._complete(attempt, to_state, result)
 
-    def _step(self, name: str) -> Step:
-        step = self.definition.step(name)
+    def _step(self, definition: WorkflowDefinition, name: str) -> Step:
+        step = definition.step(name)
         if step is None:
-            names = ", ".join(s.name for s in self.definition.steps)
-            raise UsageError(f"unknown step {name!r} (steps: {names})")
+            names = ", ".join(s.name for s in definition.steps)
+            raise UsageError(f"unknown step {name!r} (steps of {definition.name}: {names})")
         return step
 
     def _decide(self, attempt: Attempt, instance: Instance, step: Step) -> str:
         """Order first, then permissions; refusals are audited and raised."""
-        allowed = self.machine.next_steps(instance.state)
+        machine = machine_for(attempt.definition)
+        allowed = machine.next_steps(instance.state)
         if step.name not in allowed:
             if step.out_of_order is not None:
                 with attempt.remote_failures():
@@ -260,10 +314,10 @@ class CorrectionService:
                 f"Refused: {step.name} is not allowed in state {instance.state}."
                 f" Next: {_listing(allowed)}."
             )
-        requirement = self.requirement(step.name)
+        requirement = self.requirement(attempt.definition, step.name)
         granted = attempt.check_permissions(requirement, instance.project_id)
         try:
-            return self.machine.decide(instance.state, step.name, requirement, granted)
+            return machine.decide(instance.state, step.name, requirement, granted)
         except (OutOfOrder, NotPermitted) as exc:  # pragma: no cover - checked just above
             attempt.refuse(f"Refused: {exc}")
 
@@ -372,17 +426,18 @@ class CorrectionService:
         unavailable resume leaves it in flight, audited."""
         with self.db.read(single=True) as conn:
             instance = self._load(conn, workflow_id)
+        definition = self.definition_of(instance)
         if instance.in_flight_step is None:
-            return view(instance, self.machine) | {
+            return view(instance, definition) | {
                 "outcome": "succeeded",
                 "message": f"Nothing in flight on correction {instance.id}.",
             }
-        step = self._step(instance.in_flight_step)
-        attempt = Attempt(self, _subject(instance), "resume", instance, None)
+        step = self._step(definition, instance.in_flight_step)
+        attempt = Attempt(self, definition, _subject(instance), "resume", instance, None)
         attempt.identify()
         if lease_live(instance, self._now()):
             attempt.refuse(self._held_message(instance), error=Conflict)
-        attempt.check_permissions(self.requirement(step.name), instance.project_id)
+        attempt.check_permissions(self.requirement(definition, step.name), instance.project_id)
         owner = Owner.here(attempt.actor.login if attempt.actor else None)
         now = self._now()
         until = format_time(now + dt.timedelta(seconds=self.lease_seconds))
@@ -455,11 +510,10 @@ class CorrectionService:
         instance = attempt.instance
         assert instance is not None
         values: dict[str, Any] = {"state": to_state}
-        if to_state in self.definition.finals:
-            values["open_invoice_id"] = None
-        if "new_invoice_id" in result.changes:
-            values["new_invoice_id"] = result.changes["new_invoice_id"]
-            values["after"] = result.changes.get("after")
+        if to_state in attempt.definition.finals:
+            values["open_subject_id"] = None
+        if result.changes:
+            values["results"] = instance.results | result.changes
         extra: dict[str, Any] = {}
         if "after" in result.changes:
             extra = {
@@ -518,12 +572,10 @@ class CorrectionService:
             return self._load(conn, workflow_id)
 
 
-def _subject(instance: Instance) -> dict[str, Any]:
-    return {
-        "company_id": instance.company_id,
-        "project_id": instance.project_id,
-        "invoice_id": instance.invoice_id,
-    }
+def _subject(instance: Instance) -> Subject:
+    return Subject(
+        instance.company_id, instance.project_id, instance.subject_type, instance.subject_id
+    )
 
 
 def _listing(steps: list[str]) -> str:

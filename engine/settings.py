@@ -23,15 +23,6 @@ from engine.errors import UsageError
 
 APP = "relink"
 ERP_PRODUCTS = ("qbo", "xero", "intacct")
-STEP_NAMES = (
-    "start",
-    "delete-in-erp",
-    "confirm-erp-deletion",
-    "unlink",
-    "delete-in-procore",
-    "reenter",
-    "cancel",
-)
 
 # (section, key) -> (environment variable, type)
 KEYS: dict[tuple[str, str], tuple[str | None, type]] = {
@@ -110,15 +101,17 @@ class Settings:
     backoff_max: float = 5.0
     pace_below: int = 10
     lease_seconds: float = 60.0
-    policy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # workflow -> step -> the requirement that replaces its default (``[policy.<workflow>.<step>]``;
+    # ``[policy.<step>]`` is the default workflow's)
+    policy: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     config_file: Path | None = None
     # the files read, lowest precedence first (config_file is the last)
     config_files: tuple[Path, ...] = ()
-    # a policy looser than product.md's (engine.policy): its fingerprint, recorded in the
-    # evidence of every audit entry it governs, and step -> what it accepts beyond the default;
-    # None and empty when the policy in force is the default or stricter
-    policy_fingerprint: str | None = None
-    policy_loosened: dict[str, list[str]] = field(default_factory=dict)
+    # per workflow whose policy is looser than product.md's (engine.policy): its fingerprint,
+    # recorded in the evidence of every audit entry it governs, and step -> what it accepts
+    # beyond the default; absent when the policy in force is the default or stricter
+    policy_fingerprints: dict[str, str] = field(default_factory=dict)
+    policy_loosened: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def require_company(self) -> int:
         if self.company_id is None:
@@ -182,9 +175,11 @@ def read_config(path: Path) -> dict[str, Any]:
     return load_config(path)[0]
 
 
-def validate_config(raw: Mapping[str, Any], where: str) -> None:
+def validate_config(
+    raw: Mapping[str, Any], where: str, *, default_workflow: str | None = None
+) -> None:
     """Refuse unknown settings, secrets and an invalid ``[policy]``, naming ``where``."""
-    _policy(raw.get("policy", {}), where)
+    _policy(raw.get("policy", {}), where, default_workflow)
     for section, table in raw.items():
         if section == "policy":
             continue
@@ -208,21 +203,25 @@ def load_settings(
     db: str | None = None,
     config: str | None = None,
     env: Mapping[str, str] | None = None,
+    default_workflow: str | None = None,
 ) -> Settings:
-    """Resolve settings; any invalid value is a UsageError naming the key and the file."""
+    """Resolve settings; any invalid value is a UsageError naming the key and the file.
+    ``default_workflow`` is the workflow whose steps a bare ``[policy.<step>]`` names."""
     env = os.environ if env is None else env
     sources = find_configs(config, env)
     raw: dict[str, dict[str, Any]] = {}  # the files merged, later ones over earlier ones
     where: dict[tuple[str, str], str] = {}  # the file each value in ``raw`` came from
-    policy: dict[str, dict[str, Any]] = {}
+    policy: dict[str, dict[str, dict[str, Any]]] = {}
     for path, trusted in sources:
         layer, data = load_config(path)
-        validate_config(layer, str(path))
+        validate_config(layer, str(path), default_workflow=default_workflow)
         if not trusted:  # ./relink.toml: policy, endpoints, database... only when allowed
             from engine.trust import check_working_directory_file
 
             check_working_directory_file(path, layer, data)
-        policy |= layer.pop("policy", {})
+        rules = _policy(layer.pop("policy", {}), str(path), default_workflow)
+        for workflow, steps in rules.items():
+            policy.setdefault(workflow, {}).update(steps)
         for section, table in layer.items():
             raw.setdefault(section, {}).update(table)
             where |= {(section, key): str(path) for key in table}
@@ -283,8 +282,10 @@ def load_settings(
     )
 
 
-def _policy_looseness(policy: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """``policy_fingerprint`` and ``policy_loosened`` of :class:`Settings`.
+def _policy_looseness(
+    policy: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> dict[str, Any]:
+    """``policy_fingerprints`` and ``policy_loosened`` of :class:`Settings`.
 
     Only a trusted file can have set ``policy`` (an unallowed ./relink.toml setting it was
     refused above), so a looser policy reaching here is accepted, and named by its fingerprint.
@@ -292,12 +293,17 @@ def _policy_looseness(policy: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]
     if not policy:
         return {}
     from engine.policy import fingerprint, loosened, policy_in_force
+    from workflows import registry
 
-    in_force = policy_in_force(policy)
-    gains = loosened(in_force)
-    if not gains:
-        return {}
-    return {"policy_fingerprint": fingerprint(in_force), "policy_loosened": gains}
+    fingerprints: dict[str, str] = {}
+    gains: dict[str, dict[str, list[str]]] = {}
+    for workflow, overrides in policy.items():
+        definition = registry.get(workflow)
+        in_force = policy_in_force(definition, overrides)
+        if looser := loosened(definition, in_force):
+            fingerprints[workflow] = fingerprint(definition, in_force)
+            gains[workflow] = looser
+    return {"policy_fingerprints": fingerprints, "policy_loosened": gains}
 
 
 def _coerce(value: Any, kind: type, origin: str) -> Any:
@@ -413,19 +419,38 @@ def _url_problem(value: str) -> str | None:
     return None
 
 
-def _policy(raw: Any, where: str) -> dict[str, dict[str, Any]]:
-    """``[policy.<step>]`` tables: each replaces that step's whole default requirement."""
+def _policy(
+    raw: Any, where: str, default_workflow: str | None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``[policy.<workflow>.<step>]`` tables (``[policy.<step>]``: ``default_workflow``'s, the
+    form relink read before it ran more than one workflow), each replacing that step's whole
+    default requirement; checked against the registry. Returns workflow -> step -> rule."""
+    from workflows import registry
     from workflows.definition import Requirement
 
     if not isinstance(raw, dict):
-        raise UsageError(f"{where}: [policy] must be a table of steps")
-    for step, rule in raw.items():
-        if step not in STEP_NAMES:
-            raise UsageError(f"{where}: policy for unknown step {step!r}")
-        if not isinstance(rule, dict):
-            raise UsageError(f"{where}: [policy.{step}] must be a table")
-        try:
-            Requirement.parse(rule)
-        except ValueError as exc:
-            raise UsageError(f"{where}: [policy.{step}]: {exc}") from exc
-    return raw
+        raise UsageError(f"{where}: [policy] must be a table of workflows")
+    known = registry.names()
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for key, table in raw.items():
+        if key in known:
+            workflow, steps, prefix = key, table, f"policy.{key}"
+            if not isinstance(steps, dict):
+                raise UsageError(f"{where}: [{prefix}] must be a table of steps")
+        elif default_workflow is not None:
+            workflow, steps, prefix = default_workflow, {key: table}, "policy"
+        else:
+            raise UsageError(f"{where}: policy for unknown workflow {key!r}")
+        definition = registry.get(workflow)
+        for step, rule in steps.items():
+            if definition.requirement(step) is None:
+                of = "" if prefix == "policy" else f" of {workflow}"
+                raise UsageError(f"{where}: policy for unknown step{of} {step!r}")
+            if not isinstance(rule, dict):
+                raise UsageError(f"{where}: [{prefix}.{step}] must be a table")
+            try:
+                Requirement.parse(rule)
+            except ValueError as exc:
+                raise UsageError(f"{where}: [{prefix}.{step}]: {exc}") from exc
+            found.setdefault(workflow, {})[step] = rule
+    return found

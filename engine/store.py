@@ -14,16 +14,13 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from engine.tables import WORKFLOW
 
 _BY_ID = sa.select(WORKFLOW).where(WORKFLOW.c.id == sa.bindparam("wid"))
-_OPEN_FOR_INVOICE = sa.select(WORKFLOW.c.id).where(
-    WORKFLOW.c.company_id == sa.bindparam("company_id"),
-    WORKFLOW.c.open_invoice_id == sa.bindparam("invoice_id"),
-)
-_OF_INVOICE = sa.select(
-    sa.func.max(sa.case((WORKFLOW.c.open_invoice_id.is_not(None), WORKFLOW.c.id))),
+_OF_SUBJECT = sa.select(
+    sa.func.max(sa.case((WORKFLOW.c.open_subject_id.is_not(None), WORKFLOW.c.id))),
     sa.func.count(),
 ).where(
     WORKFLOW.c.company_id == sa.bindparam("company_id"),
-    WORKFLOW.c.invoice_id == sa.bindparam("invoice_id"),
+    WORKFLOW.c.subject_type == sa.bindparam("subject_type"),
+    WORKFLOW.c.subject_id == sa.bindparam("subject_id"),
 )
 # compare-and-set: the SET clause comes from the parameters given (compiled once per column set),
 # the row as written comes back in the same statement (RETURNING, SQLite 3.35+ and PostgreSQL)
@@ -45,14 +42,10 @@ class Instance:
     revision: int
     company_id: int
     project_id: int
-    invoice_id: int
     erp: str
     erp_key: str
-    erp_bill_id: str | None
     reason: str | None
     snapshot: dict[str, Any]
-    new_invoice_id: int | None
-    after: dict[str, Any] | None
     in_flight_step: str | None
     in_flight_to: str | None
     in_flight_key: str | None
@@ -62,14 +55,18 @@ class Instance:
     in_flight_host: str | None
     in_flight_pid: int | None
     in_flight_lease_until: str | None
+    subject_type: str
+    subject_id: str
+    remote_ref: dict[str, Any]
+    results: dict[str, Any]
     created_at: str
     updated_at: str
 
     @classmethod
     def from_row(cls, row: Any) -> Instance:
         m = dict(row._mapping)
-        del m["open_invoice_id"]
-        for key in ("snapshot", "after", "in_flight_data"):
+        del m["open_subject_id"]
+        for key in ("snapshot", "in_flight_data", "remote_ref", "results"):
             m[key] = json.loads(m[key]) if m[key] is not None else None
         return cls(**m)
 
@@ -89,11 +86,24 @@ NOT_IN_FLIGHT: dict[str, Any] = {
 
 
 class DuplicateOpen(Exception):
-    """An open correction already exists for the invoice."""
+    """An open instance already exists for the subject."""
 
 
 class Overtaken(Exception):
-    """Another correction of the invoice was started since the caller last looked."""
+    """Another instance on the subject was started since the caller last looked."""
+
+
+# the codes of a unique constraint refused (never the message text, which is localised)
+SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY, UNIQUE_VIOLATION = 2067, 1555, "23505"
+
+
+def _unique_violation(exc: DBIntegrityError) -> bool:
+    cause = exc.orig
+    return (
+        getattr(cause, "sqlite_errorcode", None)
+        in (SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY)
+        or getattr(cause, "sqlstate", None) == UNIQUE_VIOLATION
+    )
 
 
 def dumps(value: Any) -> str | None:
@@ -107,28 +117,30 @@ class WorkflowStore:
         row = conn.execute(_BY_ID, {"wid": workflow_id}).first()
         return Instance.from_row(row) if row is not None else None
 
-    def open_for_invoice(self, conn: Connection, company_id: int, invoice_id: int) -> int | None:
-        return conn.execute(
-            _OPEN_FOR_INVOICE, {"company_id": company_id, "invoice_id": invoice_id}
-        ).scalar()
-
-    def of_invoice(
-        self, conn: Connection, company_id: int, invoice_id: int
+    def of_subject(
+        self, conn: Connection, company_id: int, subject_type: str, subject_id: str
     ) -> tuple[int | None, int]:
-        """The invoice's open correction (or None), and how many corrections it has had."""
-        row = conn.execute(_OF_INVOICE, {"company_id": company_id, "invoice_id": invoice_id}).one()
+        """The subject's open instance (or None), and how many instances it has had."""
+        row = conn.execute(
+            _OF_SUBJECT,
+            {"company_id": company_id, "subject_type": subject_type, "subject_id": subject_id},
+        ).one()
         return row[0], int(row[1])
 
     def insert(self, conn: Connection, values: dict[str, Any]) -> int:
-        """Insert a new instance; raises DuplicateOpen if the invoice has an open correction."""
-        row = dict(values, revision=1, open_invoice_id=values["invoice_id"])
-        row["snapshot"] = dumps(row["snapshot"])
+        """Insert a new instance; raises DuplicateOpen if its subject has an open one."""
+        row = dict(values, revision=1, open_subject_id=values["subject_id"])
+        row.setdefault("results", {})
+        for key in ("snapshot", "remote_ref", "results"):
+            row[key] = dumps(row[key])
         try:
             with conn.begin_nested():
                 result = conn.execute(WORKFLOW.insert().returning(WORKFLOW.c.id), row)
                 return int(result.scalar_one())
         except DBIntegrityError as exc:
-            raise DuplicateOpen from exc
+            if _unique_violation(exc):
+                raise DuplicateOpen from exc
+            raise
 
     def update(
         self, conn: Connection, workflow_id: int, revision: int, values: dict[str, Any]
@@ -139,7 +151,7 @@ class WorkflowStore:
         moved on (or does not exist).
         """
         params = dict(values, revision=revision + 1, cas_id=workflow_id, cas_at=revision)
-        for key in ("after", "in_flight_data"):
+        for key in ("results", "in_flight_data"):
             if key in params:
                 params[key] = dumps(params[key])
         row = conn.execute(_CAS, params).first()
@@ -154,8 +166,11 @@ class WorkflowStore:
         updated_before: str | None = None,
         finals: frozenset[str] = frozenset(),
         limit: int = 50,
+        workflow: str | None = None,
     ) -> list[Instance]:
         statement = sa.select(WORKFLOW).order_by(WORKFLOW.c.id.desc()).limit(limit)
+        if workflow is not None:
+            statement = statement.where(WORKFLOW.c.workflow == workflow)
         if state is not None:
             statement = statement.where(WORKFLOW.c.state == state)
         if project_id is not None:

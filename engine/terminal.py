@@ -1,6 +1,6 @@
 """Text that relink did not write, made safe to show on a terminal.
 
-Every string from a user, a file, the database or a remote system (reasons, messages, invoice
+Every string from a user, a file, the database or a remote system (reasons, messages, remote
 numbers, vendor names, logins, names, evidence values, refusals, paths, error lines) goes
 through one of these before a person sees it:
 

@@ -81,11 +81,12 @@ def check_working_directory_file(path: Path, raw: Mapping[str, Any], data: bytes
 # the use cases of `relink config` -------------------------------------------------------------
 
 
-def allow(path: Path) -> dict[str, Any]:
-    """Record ``path`` (validated) as trusted with its current content."""
+def allow(path: Path, *, default_workflow: str | None = None) -> dict[str, Any]:
+    """Record ``path`` (validated; ``[policy.<step>]`` naming ``default_workflow``'s steps) as
+    trusted with its current content."""
     file = _absolute(path)
     raw, data = load_config(file)
-    validate_config(raw, str(file))
+    validate_config(raw, str(file), default_workflow=default_workflow)
     sha256 = digest(data)
     store = Allowances()
     with store.locked():

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.machine import WorkflowMachine
+from engine.machine import machine_for
 from engine.store import Instance
+from workflows.definition import WorkflowDefinition
 
 
-def view(instance: Instance, machine: WorkflowMachine) -> dict[str, Any]:
+def view(instance: Instance, definition: WorkflowDefinition) -> dict[str, Any]:
+    """The instance as spec/cli.md shows it: the generic fields, its subject, and the fields
+    its definition names for that subject."""
     in_flight = None
     if instance.in_flight_step is not None:
         in_flight = {
@@ -27,12 +30,12 @@ def view(instance: Instance, machine: WorkflowMachine) -> dict[str, Any]:
         "state": instance.state,
         "company_id": instance.company_id,
         "project_id": instance.project_id,
-        "invoice_id": instance.invoice_id,
+        "subject_type": instance.subject_type,
+        "subject_id": instance.subject_id,
+        **definition.subject.fields(instance.subject_id, instance.remote_ref, instance.results),
         "erp": instance.erp,
-        "erp_bill_id": instance.erp_bill_id,
         "in_flight": in_flight,
-        "next": [] if in_flight else machine.next_steps(instance.state),
-        "new_invoice_id": instance.new_invoice_id,
+        "next": [] if in_flight else machine_for(definition).next_steps(instance.state),
         "reason": instance.reason,
         "created_at": instance.created_at,
         "updated_at": instance.updated_at,

@@ -4,6 +4,7 @@ named by its fingerprint in whoami, show and audit log."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -26,6 +27,11 @@ from integrations.errors import RemoteProtocolError
 from integrations.procore import ProcoreClient
 from tests.audit_support import append, opened
 from tests.conftest import Relink, Sandbox
+from workflows import registry
+
+INVOICES = "subcontractor-invoice"
+# settings as the CLI loads them: a bare [policy.<step>] names the default workflow's steps
+load = functools.partial(load_settings, default_workflow=INVOICES)
 
 FINGERPRINT = re.compile(r"policy:[0-9a-f]{16}")
 # a read-only user may delete in the ERP: every check of delete-in-erp dropped
@@ -177,12 +183,13 @@ def test_working_directory_file_may_tune_http_and_does_not_hide_the_user_config(
         '[database]\nurl = "sqlite:///team.db"\n[procore]\napi_url = "http://127.0.0.1:9"\n'
         '[http]\nread_timeout = 7.0\nmax_attempts = 5\n' + LOOSER_UNLINK)
     (workdir / "relink.toml").write_text("[http]\nmax_attempts = 2\n")
-    settings = load_settings(env={})
+    settings = load(env={})
     assert (settings.database_url, settings.procore_url) == ("sqlite:///team.db",
                                                              "http://127.0.0.1:9")
     assert (settings.read_timeout, settings.max_attempts) == (7.0, 2)
     assert settings.config_files == (user_config / "relink.toml", workdir / "relink.toml")
-    assert settings.policy_fingerprint is not None and "unlink" in settings.policy_loosened
+    assert settings.policy_fingerprints.get(INVOICES) is not None
+    assert "unlink" in settings.policy_loosened.get(INVOICES, {})
 
 
 # relink config allow / deny -----------------------------------------------------------------------
@@ -261,20 +268,22 @@ def test_fingerprint_names_the_policy_in_force_only_when_looser(tmp_path: Path) 
     """The default spelled out, or a stricter policy, has no fingerprint; a looser one has
     `policy:` + 16 hex digits of the policy in force, whatever the order of the file."""
     example = Path(__file__).resolve().parent.parent / "relink.example.toml"
-    assert load_settings(config=str(example), env={}).policy_fingerprint is None
+    assert load(config=str(example), env={}).policy_fingerprints == {}
     stricter = tmp_path / "stricter.toml"
     stricter.write_text('[policy.reenter]\ncommitments = ["Admin"]\n'
                         '[policy.start]\ncommitments = ["Admin"]\nerp_integrations = ["Admin"]\n')
-    assert load_settings(config=str(stricter), env={}).policy_fingerprint is None
+    assert load(config=str(stricter), env={}).policy_fingerprints == {}
     one, other = tmp_path / "one.toml", tmp_path / "other.toml"
     one.write_text(LOOSER_UNLINK + EMPTIED)
     other.write_text(EMPTIED + LOOSER_UNLINK.replace('"Read Only", "Standard"',
                                                      '"Standard", "Read Only"'))
-    settings = load_settings(config=str(one), env={})
-    same = load_settings(config=str(other), env={})
-    assert settings.policy_fingerprint == same.policy_fingerprint
-    assert settings.policy_fingerprint == fingerprint(policy_in_force(settings.policy))
-    assert sorted(settings.policy_loosened) == ["delete-in-erp", "unlink"]
+    settings = load(config=str(one), env={})
+    same = load(config=str(other), env={})
+    assert settings.policy_fingerprints == same.policy_fingerprints
+    invoices = registry.get("subcontractor-invoice")
+    in_force = policy_in_force(invoices, settings.policy["subcontractor-invoice"])
+    assert settings.policy_fingerprints["subcontractor-invoice"] == fingerprint(invoices, in_force)
+    assert sorted(settings.policy_loosened.get(INVOICES, {})) == ["delete-in-erp", "unlink"]
 
 
 def test_show_and_audit_log_mark_entries_a_loosened_policy_governed(
@@ -292,7 +301,7 @@ def test_show_and_audit_log_mark_entries_a_loosened_policy_governed(
         outcome = relink(*args)
         assert outcome.exit_code == 0, outcome
         assert outcome.stdout.count("policy: loosened policy:0123456789abcdef") == 1
-    from engine.render import audit_table
+    from commands.render import audit_table
 
     out = io.StringIO()
     audit_table(Console(file=out, width=160, no_color=True),

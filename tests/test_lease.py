@@ -104,8 +104,9 @@ def fixture_leased(sqlite_url: str) -> tuple[Database, StepLease, Clock]:
     with db.write() as conn:
         wid = store.insert(conn, {
             "workflow": "subcontractor-invoice", "version": 1, "state": "Exported",
-            "company_id": 1, "project_id": 2, "invoice_id": 3, "erp": "QuickBooks Online",
-            "erp_key": "qbo", "erp_bill_id": "183", "reason": "r", "snapshot": {},
+            "company_id": 1, "project_id": 2, "subject_type": "requisition",
+            "subject_id": "3", "remote_ref": {"erp_bill_id": "183"}, "erp": "QuickBooks Online",
+            "erp_key": "qbo", "reason": "r", "snapshot": {},
             "created_at": "t", "updated_at": "t",
         })
         instance = store.get(conn, wid)

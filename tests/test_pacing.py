@@ -14,7 +14,7 @@ import pytest
 
 from engine.app import correction_service
 from engine.settings import load_settings
-from integrations.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 
 # 30 calls per 3-second window for Procore and, separately, for the ERP: 10 calls a second.
 # The run below makes about 34 Procore and 50 ERP calls, so both need pacing (a client that
@@ -47,7 +47,7 @@ def test_thirty_paced_steps_get_no_429_and_do_not_oversleep(
     wall time within 1.25x of what the configured limit requires for the calls made."""
     env = {**limited_sandbox.env(), "RELINK_PROCORE_TOKEN": "sandbox-ana",
            "RELINK_DATABASE_URL": sqlite_url, "RELINK_CONFIG": ""}
-    service = correction_service(load_settings(env=env), env)
+    service = correction_service(load_settings(env=env), env, workflow="subcontractor-invoice")
     outcomes: list[str] = []
     started = time.perf_counter()
     try:

@@ -3,6 +3,7 @@ policy overrides honoured end to end, [http] settings reaching the clients, `who
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from engine.errors import UsageError
 from engine.identity import effective_policy
 from engine.settings import KEYS, load_settings
 from tests.conftest import Relink, Sandbox
+from workflows import registry
+
+INVOICES = "subcontractor-invoice"
+# settings as the CLI loads them: a bare [policy.<step>] names the default workflow's steps
+load = functools.partial(load_settings, default_workflow=INVOICES)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "relink.example.toml"
@@ -61,25 +67,27 @@ def test_precedence_option_env_file_default(tmp_path: Path) -> None:
                     '[http]\nread_timeout = 3.5\n')
     env = {"RELINK_CONFIG": str(path), "RELINK_DATABASE_URL": "sqlite:///env.db",
            "RELINK_COMPANY_ID": "2"}
-    settings = load_settings(db="sqlite:///option.db", env=env)
+    settings = load(db="sqlite:///option.db", env=env)
     assert settings.database_url == "sqlite:///option.db"
     assert settings.company_id == 2
     assert settings.read_timeout == 3.5
     assert settings.connect_timeout == 5.0
-    assert load_settings(env=env).database_url == "sqlite:///env.db"
-    assert load_settings(env={"RELINK_CONFIG": str(path)}).database_url == "sqlite:///file.db"
+    assert load(env=env).database_url == "sqlite:///env.db"
+    assert load(env={"RELINK_CONFIG": str(path)}).database_url == "sqlite:///file.db"
 
 
 def test_example_config_is_valid_and_complete() -> None:
     """relink.example.toml loads, names every key and variable, and spells out the default
     permission policy exactly."""
     text = EXAMPLE.read_text()
-    settings = load_settings(env={"RELINK_CONFIG": str(EXAMPLE)})
+    settings = load(env={"RELINK_CONFIG": str(EXAMPLE)})
     raw = tomllib.loads(text)
     for (section, key), (env, _) in KEYS.items():
         assert key in raw.get(section, {}), f"{section}.{key} missing from the example"
         assert env is not None and env in text, f"{env} not named in the example"
-    assert effective_policy(settings) == effective_policy(load_settings(env={}))
+    invoices = registry.get("subcontractor-invoice")
+    default = load(env={})
+    assert effective_policy(settings, invoices) == effective_policy(default, invoices)
     assert settings.erp == "qbo" and settings.company_id == 4021
 
 
@@ -89,7 +97,7 @@ def test_http_settings_reach_the_clients(sandbox: Sandbox, config: Any) -> None:
                   "max_wait = 9.0\nbackoff_initial = 0.01\nbackoff_max = 0.5\npace_below = 3\n")
     env = {**sandbox.env, "RELINK_CONFIG": path, "RELINK_PROCORE_TOKEN": "sandbox-ana",
            "RELINK_HTTP_PACE_BELOW": "4"}
-    settings = load_settings(env=env)
+    settings = load(env=env)
     remotes = connect_remotes(settings, env)
     try:
         for client in (remotes.procore, remotes.erp):
@@ -142,7 +150,7 @@ def test_invalid_config_is_refused_with_one_line(
     lines = outcome.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and path in lines[0], lines
     with pytest.raises(UsageError):
-        load_settings(config=path, env={})
+        load(config=path, env={})
 
 
 def start(relink: Relink, *extra: str, token: str = "sandbox-ana") -> tuple[int, Any]:

@@ -43,12 +43,16 @@ def fields(n: int, **extra: Any) -> dict[str, Any]:
     } | extra
 
 
-def workflow(invoice_id: int = 9001, company_id: int = 4021) -> dict[str, Any]:
+def workflow(
+    invoice_id: int = 9001, company_id: int = 4021, subject_type: str = "requisition"
+) -> dict[str, Any]:
     """The values of a new workflow instance."""
     return {
         "workflow": "subcontractor-invoice", "version": 1, "state": "Exported",
-        "company_id": company_id, "project_id": 101, "invoice_id": invoice_id,
-        "erp": "QuickBooks Online", "erp_key": "qbo", "erp_bill_id": "183", "reason": "typo",
+        "company_id": company_id, "project_id": 101,
+        "subject_type": subject_type, "subject_id": str(invoice_id),
+        "remote_ref": {"erp_bill_id": "183"},
+        "erp": "QuickBooks Online", "erp_key": "qbo", "reason": "typo",
         "snapshot": {"id": invoice_id, "invoice_number": "INV-1001"},
         "created_at": NOW, "updated_at": NOW,
     }
@@ -191,21 +195,24 @@ def test_racing_compare_and_sets_have_one_winner(db_url: str, db: Database) -> N
     assert instance.reason == f"thread {won.index(True)}"
 
 
-def test_one_open_correction_per_invoice(db: Database) -> None:
-    """A second open correction of the same invoice is refused; another company's invoice, or
-    the same invoice once its correction is final, may have one."""
+def test_one_open_correction_per_subject(db: Database) -> None:
+    """A second open correction of the same subject is refused; another company's, another
+    subject type with the same id, or the same subject once its correction is final, may have
+    one."""
     first = insert(db, workflow(9001))
     with pytest.raises(DuplicateOpen):
         insert(db, workflow(9001))
     other_company = insert(db, workflow(9001, company_id=4022))
+    other_type = insert(db, workflow(9001, subject_type="commitment"))
     with db.read() as conn:
-        assert STORE.of_invoice(conn, 4021, 9001) == (first, 1)
-        assert STORE.open_for_invoice(conn, 4022, 9001) == other_company
+        assert STORE.of_subject(conn, 4021, "requisition", "9001") == (first, 1)
+        assert STORE.of_subject(conn, 4022, "requisition", "9001") == (other_company, 1)
+        assert STORE.of_subject(conn, 4021, "commitment", "9001") == (other_type, 1)
     with db.write() as conn:
-        assert STORE.update(conn, first, 1, {"state": "Cancelled", "open_invoice_id": None})
+        assert STORE.update(conn, first, 1, {"state": "Cancelled", "open_subject_id": None})
     again = insert(db, workflow(9001))
     with db.read() as conn:
-        assert STORE.of_invoice(conn, 4021, 9001) == (again, 2)
+        assert STORE.of_subject(conn, 4021, "requisition", "9001") == (again, 2)
 
 
 def test_the_duplicate_refusal_keeps_the_transaction_usable(db: Database) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,72 +14,112 @@ if TYPE_CHECKING:
 
 LEVELS = ("None", "Read Only", "Standard", "Admin")
 
+PROJECT, COMPANY = "project", "company"
+TOOLS: dict[str, tuple[str, str]] = {
+    # Procore tool name (as `GET /rest/v1.0/settings/permissions` names it) -> where its level is
+    # read, and Procore's label for it
+    "commitments": (PROJECT, "Commitments"),
+    "prime_contracts": (PROJECT, "Prime Contracts"),
+    "change_orders": (PROJECT, "Change Orders"),
+    "erp_integrations": (COMPANY, "ERP Integrations"),
+}
+PRIVILEGES: dict[str, str] = {
+    # named privileges of the company user, and Procore's label for each
+    "can_push_to_accounting": "Can Push to Accounting",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    """The permissions a step needs. An empty level set means the tool is not checked."""
+    """The permissions a step needs, as data: Procore tools with the access levels accepted
+    (a tool not named is not checked) and named privileges that must be granted."""
 
-    commitments: frozenset[str] = frozenset()
-    erp_integrations: frozenset[str] = frozenset()
-    can_push_to_accounting: bool = False
+    tools: tuple[tuple[str, frozenset[str]], ...] = ()
+    privileges: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, *, privileges: Iterable[str] = (), **tools: Iterable[str]) -> Requirement:
+        """``Requirement.of(commitments={"Admin"}, privileges={"can_push_to_accounting"})``;
+        raises ValueError naming an unknown tool, level or privilege."""
+        for tool, levels in tools.items():
+            if tool not in TOOLS:
+                raise ValueError(f"unknown Procore tool {tool!r} (tools: {', '.join(TOOLS)})")
+            if any(level not in LEVELS for level in levels):
+                raise ValueError(f"{tool} must be a list of {', '.join(LEVELS)}")
+        if unknown := set(privileges) - set(PRIVILEGES):
+            raise ValueError(f"unknown privilege(s) {', '.join(sorted(unknown))}")
+        checked = tuple(
+            (tool, frozenset(tools[tool])) for tool in TOOLS if tools.get(tool)
+        )
+        return cls(checked, frozenset(privileges))
+
+    def levels(self, tool: str) -> frozenset[str]:
+        """The levels accepted on ``tool`` (empty: not checked)."""
+        return next((levels for name, levels in self.tools if name == tool), frozenset())
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """The tools and privileges this requirement checks, tools first."""
+        return (*(tool for tool, _ in self.tools), *sorted(self.privileges))
 
     def missing(self, granted: Mapping[str, Any]) -> list[str]:
         """Human phrases for what ``granted`` lacks (empty when everything is there)."""
-        gaps = []
-        if self.commitments and granted.get("commitments") not in self.commitments:
-            gaps.append(
-                f"Commitments {_either(self.commitments)} (has {granted.get('commitments')})"
-            )
-        if self.erp_integrations and granted.get("erp_integrations") not in self.erp_integrations:
-            gaps.append(
-                f"ERP Integrations {_either(self.erp_integrations)}"
-                f" (has {granted.get('erp_integrations')})"
-            )
-        if self.can_push_to_accounting and granted.get("can_push_to_accounting") is not True:
-            gaps.append("Can Push to Accounting")
+        gaps = [
+            f"{TOOLS[tool][1]} {_either(levels)} (has {granted.get(tool)})"
+            for tool, levels in self.tools
+            if granted.get(tool) not in levels
+        ]
+        gaps += [
+            PRIVILEGES[name] for name in sorted(self.privileges) if granted.get(name) is not True
+        ]
         return gaps
 
     def loosens(self, default: Requirement) -> list[str]:
         """What this requirement accepts that ``default`` does not, in Procore's words (empty
         when it is as strict as ``default`` or stricter): a level ``default`` refuses, a tool
-        ``default`` checks left unchecked, or Can Push to Accounting no longer required."""
+        ``default`` checks left unchecked, or a privilege no longer required."""
         gains = []
-        for tool, label in (("commitments", "Commitments"),
-                            ("erp_integrations", "ERP Integrations")):
-            mine, theirs = getattr(self, tool), getattr(default, tool)
-            if not theirs:
-                continue  # the default does not check this tool: nothing to loosen
+        for tool, theirs in default.tools:
+            mine = self.levels(tool)
             if not mine:
-                gains.append(f"{label} not checked")
+                gains.append(f"{TOOLS[tool][1]} not checked")
             elif extra := mine - theirs:
-                gains.append(f"{label} {_either(frozenset(extra))}")
-        if default.can_push_to_accounting and not self.can_push_to_accounting:
-            gains.append("no Can Push to Accounting")
+                gains.append(f"{TOOLS[tool][1]} {_either(frozenset(extra))}")
+        gains += [f"no {PRIVILEGES[name]}" for name in sorted(default.privileges - self.privileges)]
         return gains
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "commitments": sorted(self.commitments, key=LEVELS.index),
-            "erp_integrations": sorted(self.erp_integrations, key=LEVELS.index),
-            "can_push_to_accounting": self.can_push_to_accounting,
-        }
+    def as_dict(self, checks: Iterable[str] = ()) -> dict[str, Any]:
+        """Tool -> accepted levels (lowest first), privilege -> required; ``checks`` names tools
+        and privileges to list even when this requirement leaves them out (a definition lists
+        everything it checks anywhere, so its requirements read alike)."""
+        names = [*self.checks, *(name for name in checks if name not in self.checks)]
+        shown: dict[str, Any] = {}
+        for name in names:
+            if name in PRIVILEGES:
+                shown[name] = name in self.privileges
+            else:
+                shown[name] = sorted(self.levels(name), key=LEVELS.index)
+        return shown
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Requirement:
         """Build a requirement from config data; raises ValueError with a readable reason."""
-        unknown = set(raw) - {"commitments", "erp_integrations", "can_push_to_accounting"}
+        unknown = set(raw) - set(TOOLS) - set(PRIVILEGES)
         if unknown:
             raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
-        levels: dict[str, frozenset[str]] = {}
-        for tool in ("commitments", "erp_integrations"):
-            value = raw.get(tool, [])
-            if not isinstance(value, list) or any(v not in LEVELS for v in value):
-                raise ValueError(f"{tool} must be a list of {', '.join(LEVELS)}")
-            levels[tool] = frozenset(value)
-        push = raw.get("can_push_to_accounting", False)
-        if not isinstance(push, bool):
-            raise ValueError("can_push_to_accounting must be true or false")
-        return cls(levels["commitments"], levels["erp_integrations"], push)
+        tools: dict[str, frozenset[str]] = {}
+        privileges = set()
+        for key, value in raw.items():
+            if key in PRIVILEGES:
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false")
+                if value:
+                    privileges.add(key)
+            elif not isinstance(value, list) or any(v not in LEVELS for v in value):
+                raise ValueError(f"{key} must be a list of {', '.join(LEVELS)}")
+            else:
+                tools[key] = frozenset(value)
+        return cls.of(privileges=privileges, **tools)
 
 
 def _either(levels: frozenset[str]) -> str:
@@ -88,18 +128,68 @@ def _either(levels: frozenset[str]) -> str:
 
 @dataclass(slots=True)
 class StepContext:
-    """What a step's action sees: the remote systems and the correction it works on."""
+    """What a step's action sees: the remote systems and the instance it works on.
+
+    ``subject_id`` names the subject (a requisition, a commitment...) as text; ``remote_ref``
+    holds what opening learnt about it (e.g. the ERP's id of its transaction); ``results``
+    what earlier steps recorded."""
 
     procore: ProcoreAPI
     erp: ERPConnector
     company_id: int
     project_id: int
-    invoice_id: int
-    erp_bill_id: str | None
+    subject_id: str
+    remote_ref: dict[str, Any]
     snapshot: dict[str, Any]
+    results: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] | None = None
     idempotency_key: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class OpeningContext:
+    """What opening sees: the remote systems and the subject named by the operator."""
+
+    procore: ProcoreAPI
+    erp: ERPConnector
+    company_id: int
+    project_id: int
+    subject_id: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What opening read: the snapshot kept for the instance's life, the remote reference
+    (e.g. ``{"erp_bill_id": "183"}``) and how the operator is told (``label``)."""
+
+    snapshot: dict[str, Any]
+    remote_ref: dict[str, Any]
+    label: str
+
+
+def _no_fields(subject_id: str, remote_ref: Mapping[str, Any],
+               results: Mapping[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a workflow corrects and how an instance of it opens.
+
+    ``open`` reads the subject and returns what to keep, or raises Rejected with the reason it
+    cannot be corrected; ``fields`` maps an instance's subject to the named fields its views
+    and audit entries carry (e.g. ``invoice_id``); ``audit_fields`` those an audit entry
+    carries among ``invoice_id`` and ``erp_bill_id`` (audit.md)."""
+
+    type: str
+    noun: str
+    open: Callable[[OpeningContext], Opened]
+    fields: Callable[[str, Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] = _no_fields
+    audit_fields: Callable[[str, Mapping[str, Any]], dict[str, Any]] = (
+        lambda subject_id, remote_ref: {}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +250,32 @@ class WorkflowDefinition:
     finals: frozenset[str]
     steps: tuple[Step, ...]
     opening: Opening
+    subject: Subject
     description: str = ""
+    # validates a step's --data document and returns it as the step sees it; raises ValueError
+    # (its message names the field) when the remote system would not accept it
+    data: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def step(self, name: str) -> Step | None:
         return next((s for s in self.steps if s.name == name), None)
+
+    def requirement(self, step: str) -> Requirement | None:
+        """The default requirement of ``step`` (``start`` included), None for no such step."""
+        if step == "start":
+            return self.opening.requirement
+        found = self.step(step)
+        return found.requirement if found else None
+
+    @property
+    def requirements(self) -> dict[str, Requirement]:
+        """Step name -> default requirement, ``start`` first."""
+        return {"start": self.opening.requirement} | {s.name: s.requirement for s in self.steps}
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """Every tool and privilege this workflow checks somewhere, in vocabulary order."""
+        used = {name for r in self.requirements.values() for name in r.checks}
+        return tuple(name for name in (*TOOLS, *PRIVILEGES) if name in used)
 
     def validate(self) -> None:
         """Check the definition is well formed; raise DefinitionError naming what is wrong."""
@@ -194,6 +306,10 @@ class WorkflowDefinition:
                 if here in step.sources and step.dest not in reachable:
                     reachable.add(step.dest)
                     frontier.append(step.dest)
+        if any(s.needs_data for s in self.steps) and self.data is None:
+            raise DefinitionError(f"{self.name}: a step takes --data but no data model is set")
+        if not self.subject.type or not self.subject.type.isidentifier():
+            raise DefinitionError(f"{self.name}: subject type must be an identifier")
         if unreachable := names - reachable:
             raise DefinitionError(
                 f"{self.name}: unreachable state(s) {', '.join(sorted(unreachable))}"

@@ -1,33 +1,72 @@
-"""The registry of workflow definitions; a definition is validated when registered."""
+"""The registry of workflow definitions; a definition is validated when registered.
+
+Definitions are found through the ``relink.workflows`` entry-point group: relink's own
+(``subcontractor-invoice``, ``commitment``) are declared in its pyproject.toml, and any installed
+package may add its own the same way (an entry point naming a :class:`WorkflowDefinition`). Each
+is loaded only when a command asks for it by name; ``register`` adds one directly (tests, or a
+plugin registering several versions).
+
+Every version registered is kept: an instance always runs under the definition it started with.
+"""
 
 from __future__ import annotations
+
+import threading
+from importlib.metadata import entry_points
 
 from workflows.definition import WorkflowDefinition
 from workflows.errors import DefinitionError
 
-_REGISTRY: dict[str, WorkflowDefinition] = {}
+GROUP = "relink.workflows"
+
+_REGISTRY: dict[tuple[str, int], WorkflowDefinition] = {}
+_LOADED: set[str] = set()
+_LOADING = threading.RLock()  # threads of one process (a batch) look definitions up at once
 
 
 def register(definition: WorkflowDefinition) -> WorkflowDefinition:
+    """Validate and add ``definition``; the same name and version twice is an error unless it
+    is the very same object (a module imported twice)."""
     definition.validate()
-    if definition.name in _REGISTRY and _REGISTRY[definition.name] is not definition:
-        raise DefinitionError(f"workflow {definition.name!r} is already registered")
-    _REGISTRY[definition.name] = definition
+    key = (definition.name, definition.version)
+    if key in _REGISTRY and _REGISTRY[key] is not definition:
+        raise DefinitionError(
+            f"workflow {definition.name!r} version {definition.version} is already registered"
+        )
+    _REGISTRY[key] = definition
     return definition
 
 
-def get(name: str) -> WorkflowDefinition:
-    _load_builtins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(name) from None
+def get(name: str, version: int | None = None) -> WorkflowDefinition:
+    """The definition ``name`` at ``version`` (the latest when None); KeyError when unknown."""
+    _load(name)
+    versions = sorted(v for (n, v) in _REGISTRY if n == name)
+    if not versions or (version is not None and version not in versions):
+        raise KeyError(name)
+    return _REGISTRY[(name, version if version is not None else versions[-1])]
+
+
+def names() -> list[str]:
+    """Every workflow name known: registered, or declared by an entry point (not loaded)."""
+    declared = {point.name for point in entry_points(group=GROUP)}
+    return sorted(declared | {name for name, _ in _REGISTRY})
 
 
 def all_definitions() -> list[WorkflowDefinition]:
-    _load_builtins()
-    return sorted(_REGISTRY.values(), key=lambda d: d.name)
+    """The latest version of every workflow, by name (loads them all)."""
+    return [get(name) for name in names()]
 
 
-def _load_builtins() -> None:
-    import workflows.subcontractor_invoice  # noqa: F401  (registers itself)
+def _load(name: str) -> None:
+    """Import the entry point(s) declaring ``name``, once; loading registers the definition."""
+    if name in _LOADED:
+        return
+    with _LOADING:
+        if name in _LOADED:
+            return
+        for point in entry_points(group=GROUP, name=name):
+            loaded = point.load()
+            if not isinstance(loaded, WorkflowDefinition):
+                raise DefinitionError(f"entry point {point.value} is not a workflow definition")
+            register(loaded)
+        _LOADED.add(name)

@@ -7,21 +7,24 @@ Every action reads before it writes, so running it again after a crash changes n
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Any
 
 from integrations.errors import RemoteNotFound
 from integrations.models import Requisition
 from workflows.definition import (
+    Opened,
     Opening,
+    OpeningContext,
     Requirement,
     Step,
     StepContext,
     StepResult,
+    Subject,
     WorkflowDefinition,
 )
 from workflows.errors import Rejected
-from workflows.registry import register
-from workflows.requisition import corrected_requisition, matches
+from workflows.requisition import corrected_requisition, matches, validate_correction
 
 
 class State(enum.StrEnum):
@@ -35,16 +38,27 @@ class State(enum.StrEnum):
 
 ADMIN = frozenset({"Admin"})
 STANDARD_OR_ADMIN = frozenset({"Standard", "Admin"})
-ERP_STEP = Requirement(ADMIN, STANDARD_OR_ADMIN, can_push_to_accounting=True)
+ERP_STEP = Requirement.of(
+    commitments=ADMIN, erp_integrations=STANDARD_OR_ADMIN, privileges={"can_push_to_accounting"}
+)
 
 STILL_IN_ERP = "The requisition is still in {erp}. Please delete it before retrying."
 UNLINKED = "Successfully Unlinked"
 
 
+def _invoice_id(ctx: StepContext) -> int:
+    return int(ctx.subject_id)
+
+
+def _erp_bill_id(ctx: StepContext) -> str | None:
+    bill = ctx.remote_ref.get("erp_bill_id")
+    return None if bill is None else str(bill)
+
+
 def _bill_id(ctx: StepContext) -> str:
-    if not ctx.erp_bill_id:
+    if not (bill := _erp_bill_id(ctx)):
         raise Rejected("This invoice has no ERP bill id to act on.")
-    return ctx.erp_bill_id
+    return bill
 
 
 def _bill_gone(ctx: StepContext) -> bool:
@@ -52,7 +66,7 @@ def _bill_gone(ctx: StepContext) -> bool:
     if bill is not None:
         ctx.evidence["erp_bill"] = {"id": bill.id, "status": bill.status}
         return False
-    ctx.evidence["erp_bill"] = {"id": ctx.erp_bill_id, "status": "gone"}
+    ctx.evidence["erp_bill"] = {"id": _erp_bill_id(ctx), "status": "gone"}
     return True
 
 
@@ -61,7 +75,7 @@ def _bill_gone(ctx: StepContext) -> bool:
 
 def probe_erp_deletion(ctx: StepContext) -> StepResult | None:
     if _bill_gone(ctx):
-        return StepResult(f"Bill {ctx.erp_bill_id} is deleted in {ctx.erp.product_name}.")
+        return StepResult(f"Bill {_erp_bill_id(ctx)} is deleted in {ctx.erp.product_name}.")
     return None
 
 
@@ -71,18 +85,18 @@ def delete_in_erp(ctx: StepContext) -> StepResult:
     ctx.erp.delete_bill(_bill_id(ctx), idempotency_key=ctx.idempotency_key)
     if not _bill_gone(ctx):
         raise Rejected(
-            f"{ctx.erp.product_name} still shows bill {ctx.erp_bill_id} after the delete."
+            f"{ctx.erp.product_name} still shows bill {_erp_bill_id(ctx)} after the delete."
         )
-    return StepResult(f"Deleted bill {ctx.erp_bill_id} in {ctx.erp.product_name}.")
+    return StepResult(f"Deleted bill {_erp_bill_id(ctx)} in {ctx.erp.product_name}.")
 
 
 def confirm_erp_deletion(ctx: StepContext) -> StepResult:
     if _bill_gone(ctx):
         return StepResult(
-            f"Confirmed: bill {ctx.erp_bill_id} is no longer in {ctx.erp.product_name}."
+            f"Confirmed: bill {_erp_bill_id(ctx)} is no longer in {ctx.erp.product_name}."
         )
     raise Rejected(
-        f"Bill {ctx.erp_bill_id} still exists in {ctx.erp.product_name}"
+        f"Bill {_erp_bill_id(ctx)} still exists in {ctx.erp.product_name}"
         f" (status {ctx.evidence['erp_bill']['status']}); delete it there, or run delete-in-erp."
     )
 
@@ -96,7 +110,7 @@ def _still_in_erp(ctx: StepContext) -> str | None:
 
 def _requisition(ctx: StepContext) -> Requisition | None:
     try:
-        return ctx.procore.get_requisition(ctx.project_id, ctx.invoice_id)
+        return ctx.procore.get_requisition(ctx.project_id, _invoice_id(ctx))
     except RemoteNotFound:
         return None
 
@@ -104,7 +118,7 @@ def _requisition(ctx: StepContext) -> Requisition | None:
 def probe_unlink(ctx: StepContext) -> StepResult | None:
     requisition = _requisition(ctx)
     if requisition is None:
-        raise Rejected(f"Invoice {ctx.invoice_id} is no longer in Procore.")
+        raise Rejected(f"Invoice {_invoice_id(ctx)} is no longer in Procore.")
     ctx.evidence["origin_id"] = requisition.origin_id
     return StepResult(UNLINKED) if requisition.origin_id is None else None
 
@@ -114,7 +128,7 @@ def unlink(ctx: StepContext) -> StepResult:
         raise Rejected(message, style="error")
     if (done := probe_unlink(ctx)) is not None:
         return done
-    ctx.procore.unlink_requisition(ctx.invoice_id)
+    ctx.procore.unlink_requisition(_invoice_id(ctx))
     return StepResult(UNLINKED)
 
 
@@ -123,15 +137,15 @@ def unlink(ctx: StepContext) -> StepResult:
 
 def probe_procore_deletion(ctx: StepContext) -> StepResult | None:
     if _requisition(ctx) is None:
-        return StepResult(f"Deleted invoice {ctx.invoice_id} in Procore.")
+        return StepResult(f"Deleted invoice {_invoice_id(ctx)} in Procore.")
     return None
 
 
 def delete_in_procore(ctx: StepContext) -> StepResult:
     if (done := probe_procore_deletion(ctx)) is not None:
         return done
-    ctx.procore.delete_requisition(ctx.project_id, ctx.invoice_id)
-    return StepResult(f"Deleted invoice {ctx.invoice_id} in Procore.")
+    ctx.procore.delete_requisition(ctx.project_id, _invoice_id(ctx))
+    return StepResult(f"Deleted invoice {_invoice_id(ctx)} in Procore.")
 
 
 # reenter -------------------------------------------------------------------------------------
@@ -140,7 +154,8 @@ def delete_in_procore(ctx: StepContext) -> StepResult:
 def _reentered(ctx: StepContext, requisition: Requisition) -> StepResult:
     after = requisition.fields
     return StepResult(
-        f"Re-entered invoice {ctx.invoice_id} as {requisition.id} ({after.get('invoice_number')}).",
+        f"Re-entered invoice {_invoice_id(ctx)} as {requisition.id}"
+        f" ({after.get('invoice_number')}).",
         changes={"new_invoice_id": requisition.id, "after": after},
     )
 
@@ -153,7 +168,7 @@ def probe_reentry(ctx: StepContext) -> StepResult | None:
         invoice_number=body.get("invoice_number"),
     )
     for requisition in found:
-        if requisition.id != ctx.invoice_id and matches(requisition.fields, body):
+        if requisition.id != _invoice_id(ctx) and matches(requisition.fields, body):
             return _reentered(ctx, requisition)
     return None
 
@@ -196,35 +211,76 @@ STEPS: tuple[Step, ...] = (
         summary="Check the ERP once more, then clear the invoice's ERP link in Procore.",
     ),
     Step(
-        "delete-in-procore", (U,), P, Requirement(ADMIN),
+        "delete-in-procore", (U,), P, Requirement.of(commitments=ADMIN),
         action=delete_in_procore, probe=probe_procore_deletion,
         summary="Delete the invoice in Procore.",
     ),
     Step(
-        "reenter", (P,), R, Requirement(STANDARD_OR_ADMIN),
+        "reenter", (P,), R, Requirement.of(commitments=STANDARD_OR_ADMIN),
         action=reenter, probe=probe_reentry, needs_data=True,
         summary="Create the corrected invoice in Procore from a data file.",
     ),
     Step(
-        "cancel", (E,), C, Requirement(ADMIN),
+        "cancel", (E,), C, Requirement.of(commitments=ADMIN),
         summary="Abandon the correction before anything was changed anywhere.",
     ),
 )  # fmt: skip
 
-DEFINITION = register(
-    WorkflowDefinition(
-        name="subcontractor-invoice",
-        version=1,
-        states=State,
-        initial=E,
-        finals=frozenset({R, C}),
-        steps=STEPS,
-        opening=Opening(
-            Requirement(ADMIN),
-            summary="Read the invoice from Procore and keep a snapshot of it.",
-        ),
-        description="Correct a subcontractor invoice exported to the ERP with wrong data.",
+# opening --------------------------------------------------------------------------------------
+
+
+def open_invoice(ctx: OpeningContext) -> Opened:
+    """Read the invoice; it must be synced with the ERP (else there is nothing to correct)."""
+    invoice_id = int(ctx.subject_id)
+    try:
+        requisition = ctx.procore.get_requisition(ctx.project_id, invoice_id)
+    except RemoteNotFound:
+        raise Rejected(
+            f"Refused: invoice {invoice_id} was not found in project {ctx.project_id}"
+            " (or you may not see it)."
+        ) from None
+    if (why := opening_refusal(requisition)) is not None:
+        raise Rejected(f"Refused: {why}")
+    snapshot = snapshot_of(requisition)
+    return Opened(
+        snapshot=snapshot,
+        remote_ref={"erp_bill_id": requisition.origin_id},
+        label=f"invoice {invoice_id} ({snapshot.get('invoice_number')})",
     )
+
+
+def invoice_fields(
+    subject_id: str, remote_ref: Mapping[str, Any], results: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The fields spec/cli.md's JSON shows for an invoice correction."""
+    return {
+        "invoice_id": int(subject_id),
+        "erp_bill_id": remote_ref.get("erp_bill_id"),
+        "new_invoice_id": results.get("new_invoice_id"),
+    }
+
+
+def audit_fields(subject_id: str, remote_ref: Mapping[str, Any]) -> dict[str, Any]:
+    return {"invoice_id": int(subject_id), "erp_bill_id": remote_ref.get("erp_bill_id")}
+
+
+DEFINITION = WorkflowDefinition(
+    name="subcontractor-invoice",
+    version=1,
+    states=State,
+    initial=E,
+    finals=frozenset({R, C}),
+    steps=STEPS,
+    opening=Opening(
+        Requirement.of(commitments=ADMIN),
+        summary="Read the invoice from Procore and keep a snapshot of it.",
+    ),
+    subject=Subject(
+        type="requisition", noun="invoice", open=open_invoice,
+        fields=invoice_fields, audit_fields=audit_fields,
+    ),
+    description="Correct a subcontractor invoice exported to the ERP with wrong data.",
+    data=validate_correction,
 )
 
 

@@ -9,16 +9,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from audit.chain import OUTCOMES
-from audit.log import Filters
 from engine.errors import UsageError
+from engine.reviews import OUTCOMES, Filters
 
 MAX_DATA_FILE = 1_000_000
 MAX_DATA_DEPTH = 16  # a data file is a table of fields, items a list of tables: depth 3
 
 
 def read_data_file(path: Path) -> dict[str, Any]:
-    """A JSON or TOML file of corrected requisition fields (chosen by suffix; else sniffed).
+    """A JSON or TOML file of corrected fields (chosen by suffix; else sniffed).
 
     At most :data:`MAX_DATA_FILE` bytes are read, whatever the file is (a FIFO or a device has
     no size to check beforehand), and nesting deeper than :data:`MAX_DATA_DEPTH` is refused."""
@@ -55,7 +54,7 @@ def read_data_file(path: Path) -> dict[str, Any]:
     if problem:
         raise UsageError(f"{path}: {problem}")
     if not isinstance(parsed, dict):
-        raise UsageError(f"{path}: must hold an object/table of requisition fields")
+        raise UsageError(f"{path}: must hold an object/table of fields")
     return parsed
 
 

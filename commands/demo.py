@@ -1,5 +1,9 @@
 """`relink demo`: the sandbox in-process on a free loopback port, one complete correction and two
-refusals, the resulting audit trail, and its verification."""
+refusals, the resulting audit trail, and its verification; and `relink sandbox serve`.
+
+This is the only production module that starts the simulator; it sits beside ``cli.py``, above the
+engine, so that nothing in ``engine/`` depends on :mod:`sandbox`.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,18 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from commands.render import audit_table
 from engine.app import connect_remotes
 from engine.db import Database
 from engine.errors import EngineError, UsageError
-from engine.render import audit_table
 from engine.reviews import AuditService
 from engine.service import CorrectionService
 from engine.settings import ERP_PRODUCTS, Settings
 from engine.terminal import printable, rich_safe
+from sandbox import server as sandbox_server
 
 INVOICE, PROJECT = 9001, 101
+WORKFLOW = "subcontractor-invoice"
 CORRECTION = {"invoice_number": "INV-1001-R1", "comment": "Re-entered with the right number"}
 STYLES = {"success": "green", "error": "red", "refusal": "yellow", "failed": "red"}
 
@@ -53,10 +59,7 @@ def run_demo(
     emit: Callable[[Any], None],
 ) -> int:
     """Run the demo; returns the exit code (0 when everything went as the procedure says)."""
-    if erp not in ERP_PRODUCTS:
-        raise UsageError(f"unknown ERP {erp!r}: use {', '.join(ERP_PRODUCTS)}")
-    from integrations.sandbox.server import SandboxServer
-
+    _check_erp(erp)
     with tempfile.TemporaryDirectory(prefix="relink-demo-") as scratch:
         url = db_url or f"sqlite:///{Path(scratch) / 'demo.db'}"
         db = Database(url)
@@ -67,10 +70,12 @@ def run_demo(
                 "the demo needs an empty database, and this one already holds audit entries:"
                 " give --db a new file, or leave it out for a temporary one"
             )
-        with SandboxServer(erp=erp) as sandbox:
+        with sandbox_server.SandboxServer(erp=erp) as sandbox:
             env = sandbox.env() | {"RELINK_PROCORE_TOKEN": "sandbox-ana"}
             settings = sandbox_settings(env, url)
-            service = CorrectionService(db, lambda: connect_remotes(settings, env))
+            service = CorrectionService(
+                db, lambda: connect_remotes(settings, env), workflow=WORKFLOW
+            )
             say = _Narrator(console, quiet=as_json)
             say.heading(f"relink demo against the sandbox at {sandbox.url} ({erp}), as ana")
             try:
@@ -94,8 +99,29 @@ def run_demo(
     return 0 if ok else 1
 
 
+def serve_sandbox(
+    *,
+    host: str,
+    port: int,
+    erp: str,
+    latency_ms: int,
+    fault_rate: float,
+    rate_limit: tuple[int, float] | None,
+    echo: Callable[[str], None],
+) -> None:
+    """`relink sandbox serve`: the simulator on ``host:port`` until interrupted."""
+    _check_erp(erp)
+    sandbox_server.serve_forever(host=host, port=port, erp=erp, latency_ms=latency_ms,
+                                 fault_rate=fault_rate, rate_limit=rate_limit, echo=echo)
+
+
+def _check_erp(erp: str) -> None:
+    if erp not in ERP_PRODUCTS:
+        raise UsageError(f"unknown ERP {erp!r}: use {', '.join(ERP_PRODUCTS)}")
+
+
 def _all() -> Any:
-    from audit.log import Filters
+    from engine.reviews import Filters
 
     return Filters()
 
@@ -104,7 +130,7 @@ def _scenario(service: CorrectionService, say: _Narrator) -> list[dict[str, Any]
     steps: list[dict[str, Any]] = []
     started = say.run(
         steps, f"relink start {INVOICE} --project {PROJECT} --reason 'Wrong invoice number'",
-        lambda: service.start(INVOICE, PROJECT, "Wrong invoice number exported to the ERP"),
+        lambda: service.start(str(INVOICE), PROJECT, "Wrong invoice number exported to the ERP"),
     )
     wid = started["id"]
     say.run(steps, f"relink advance {wid} delete-in-procore   # wrong order",

@@ -52,17 +52,23 @@ def _message(entry: dict[str, Any]) -> Text:
     return text
 
 
+def _subject(item: dict[str, Any]) -> str:
+    """What an instance corrects: ``invoice 9001`` style, from its subject fields."""
+    return f"{item.get('subject_type', '')} {item.get('subject_id', '')}".strip()
+
+
 def workflow_table(console: Console, items: list[dict[str, Any]]) -> None:
     if not items:
         console.print("No corrections match.")
         return
+    invoices = all("invoice_id" in item for item in items)
     table = Table()
+    subject_columns = ("invoice", "erp bill") if invoices else ("subject",)
     for column in (
         "id",
         "state",
         "project",
-        "invoice",
-        "erp bill",
+        *subject_columns,
         "in flight",
         "next",
         "updated (UTC)",
@@ -70,13 +76,16 @@ def workflow_table(console: Console, items: list[dict[str, Any]]) -> None:
         table.add_column(column, overflow="fold")
     for item in items:
         flight = item.get("in_flight")
+        subject = (
+            (item["invoice_id"], item.get("erp_bill_id") or "—") if invoices
+            else (_subject(item),)
+        )
         table.add_row(
             *map(rich_safe, (
                 item["id"],
                 item["state"],
                 item["project_id"],
-                item["invoice_id"],
-                item.get("erp_bill_id") or "—",
+                *subject,
                 flight["step"] if flight else "",
                 ", ".join(item["next"]),
                 str(item["updated_at"])[:19].replace("T", " "),
@@ -87,14 +96,22 @@ def workflow_table(console: Console, items: list[dict[str, Any]]) -> None:
 
 def show_workflow(console: Console, doc: dict[str, Any]) -> None:
     flight = doc.get("in_flight")
+    where = f"in project {doc['project_id']}, company {doc['company_id']}"
     lines = [
         ("correction", f"{doc['id']} ({doc['workflow']} v{doc['version']})"),
         ("state", doc["state"]),
-        (
-            "invoice",
-            f"{doc['invoice_id']} in project {doc['project_id']}, company {doc['company_id']}",
-        ),
-        ("ERP bill", f"{doc.get('erp_bill_id') or '—'} in {doc['erp']}"),
+    ]
+    if "invoice_id" in doc:
+        lines += [
+            ("invoice", f"{doc['invoice_id']} {where}"),
+            ("ERP bill", f"{doc.get('erp_bill_id') or '—'} in {doc['erp']}"),
+        ]
+    else:
+        lines += [(doc.get("subject_type") or "subject", f"{doc.get('subject_id')} {where}"),
+                  ("ERP", str(doc["erp"]))]
+        lines += [(key.replace("_", " "), str(value)) for key, value in doc.items()
+                  if key.startswith("erp_") and value is not None]
+    lines += [
         ("in flight", f"{flight['step']} since {flight['since']}" if flight else "no"),
         ("next", ", ".join(doc["next"]) or "none (finished)"),
         ("reason", doc.get("reason") or "—"),
@@ -112,13 +129,14 @@ def show_workflow(console: Console, doc: dict[str, Any]) -> None:
 
 def requirement_text(needs: dict[str, Any]) -> str:
     """A step's permission requirement in Procore's words, e.g. ``Commitments Admin; ...``."""
+    from workflows.definition import PRIVILEGES, TOOLS
+
     parts = []
-    if needs["commitments"]:
-        parts.append(f"Commitments {'/'.join(needs['commitments'])}")
-    if needs["erp_integrations"]:
-        parts.append(f"ERP Integrations {'/'.join(needs['erp_integrations'])}")
-    if needs["can_push_to_accounting"]:
-        parts.append("Can Push to Accounting")
+    for name, value in needs.items():
+        if name in TOOLS and value:
+            parts.append(f"{TOOLS[name][1]} {'/'.join(value)}")
+        elif name in PRIVILEGES and value is True:
+            parts.append(PRIVILEGES[name])
     return "; ".join(parts) or "—"
 
 

@@ -82,7 +82,7 @@ _SERVERS: dict[str, Any] = {}
 
 def sandbox_server(erp: str) -> Any:
     """One sandbox server per ERP for the whole session (reset before each test)."""
-    from integrations.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
     if erp not in _SERVERS:
         server = SandboxServer(erp=erp)
@@ -127,7 +127,7 @@ class Sandbox:
 
     def bill_id(self, qbo_id: int) -> str:
         """The id of a seeded bill in this ERP's format."""
-        from integrations.sandbox.seed import erp_bill_id
+        from sandbox.seed import erp_bill_id
 
         return erp_bill_id(self.erp, qbo_id)
 

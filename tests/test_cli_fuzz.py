@@ -36,7 +36,7 @@ from typer.testing import CliRunner
 import cli
 from engine.db import Database
 from engine.settings import KEYS
-from integrations.sandbox.seed import ERP_COMPANIES
+from sandbox.seed import ERP_COMPANIES
 from tests.conftest import POSTGRES_URL, Sandbox
 
 ALLOWED_EXITS = {0, 1, 2, 3, 4, 5}
@@ -79,8 +79,10 @@ class Command:
 
 
 def _base(annotation: Any) -> Any:
+    if typing.get_origin(annotation) is typing.Literal:  # a choice of strings (--format, --erp)
+        return str
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if args else annotation
+    return _base(args[0]) if args else annotation
 
 
 def _params(command: Any) -> tuple[Param, ...]:
@@ -557,9 +559,9 @@ def fixture_space(
 ) -> Space:
     """This test's world: a database with a few corrections (1 ready for reenter, 2 just
     started), a key pair and a checkpoint; `sandbox serve` without its server loop."""
-    import integrations.sandbox.server
+    from sandbox import server as sandbox_server
 
-    monkeypatch.setattr(integrations.sandbox.server, "serve_forever", FakeServe())
+    monkeypatch.setattr(sandbox_server, "serve_forever", FakeServe())
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     monkeypatch.chdir(tmp_path)

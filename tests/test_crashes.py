@@ -22,7 +22,7 @@ KILLS = 10
 @pytest.fixture(name="slow_sandbox")
 def fixture_slow_sandbox() -> Iterator[Sandbox]:
     """A fresh sandbox whose every API call takes 50 ms, so a kill can land inside a step."""
-    from integrations.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
     with SandboxServer(erp="qbo", latency_ms=LATENCY_MS) as server:
         yield Sandbox(url=server.url, erp="qbo", env=dict(server.env()))

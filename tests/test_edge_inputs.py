@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from engine.datafile import MAX_DATA_FILE
+from commands.datafile import MAX_DATA_FILE
 from engine.db import Database
 from tests.conftest import POSTGRES_URL, Outcome, Relink, Sandbox
 
@@ -451,10 +451,10 @@ def test_sandbox_serve_refuses_non_finite_rates(
     relink: Relink, monkeypatch: pytest.MonkeyPatch, args: list[str]
 ) -> None:
     """`sandbox serve` refuses NaN, infinite and absurd rates (exit 2) instead of serving them."""
-    import integrations.sandbox.server
+    from sandbox import server as sandbox_server
 
     served: list[dict[str, object]] = []
-    monkeypatch.setattr(integrations.sandbox.server, "serve_forever",
+    monkeypatch.setattr(sandbox_server, "serve_forever",
                         lambda **kwargs: served.append(kwargs))
     one_clear_line(relink("sandbox", "serve", *args), 2)
     assert served == []
@@ -551,9 +551,9 @@ def test_erp_company_that_no_url_or_header_can_carry(
 def test_login_prompt_with_no_standard_input_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
     """With file descriptor 0 closed Python has no sys.stdin: the prompt is a usage error (it was
     an AttributeError inside getpass, exit 70)."""
-    import cli
+    from commands.session import prompt
     from engine.errors import UsageError
 
     monkeypatch.setattr(sys, "stdin", None)
     with pytest.raises(UsageError, match="standard input closed"):
-        cli._prompt("Procore client secret", hidden=True)
+        prompt("Procore client secret", hidden=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.faults import fault_sandbox, run_corrections
-from integrations.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 
 CORRECTIONS = 5
 # Waits the sandbox asks for (Retry-After: 1 on its 503 and 429 faults) are capped to keep CI

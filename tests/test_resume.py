@@ -28,7 +28,7 @@ RELINK = str(Path(sys.executable).with_name("relink"))
 @pytest.fixture(name="slow_sandbox")
 def fixture_slow_sandbox() -> Iterator[Sandbox]:
     """A sandbox whose every API call takes 400 ms, so a kill can land inside a step."""
-    from integrations.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
     with SandboxServer(erp="qbo", latency_ms=400) as server:
         yield Sandbox(url=server.url, erp="qbo", env=dict(server.env()))

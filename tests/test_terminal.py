@@ -100,7 +100,7 @@ def test_every_renderer_shows_untrusted_text_as_typed() -> None:
 
     from rich.console import Console
 
-    from engine import render
+    from commands import render
 
     entry = {"seq": 1, "recorded_at": "2026-11-27T18:04:05.000000Z", "actor_login": NASTY,
              "action": NASTY, "from_state": NASTY, "to_state": "Exported", "outcome": NASTY,

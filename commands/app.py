@@ -1,0 +1,265 @@
+"""What every command shares: the root options in Typer's context, the error guard that maps
+engine errors to exit codes, output (JSON, rich console, plain lines) and the integer parsers.
+
+Only the standard library and Typer are imported here at module level; the engine (and through
+it SQLModel, httpx, transitions) and rich are imported inside the functions that need them, so
+``relink --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from engine.settings import Settings
+
+EXIT_UNEXPECTED = 70
+
+# What `start` corrects when --workflow is not given, and whose steps a bare [policy.<step>] names
+# (relink ran only this workflow before it ran any)
+DEFAULT_WORKFLOW = "subcontractor-invoice"
+
+
+# the root options --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Root:
+    """The global options, as ``ctx.obj`` of every command; settings are read on first use."""
+
+    db: str | None = None
+    config: str | None = None
+    json: bool = False
+    no_color: bool = False
+    debug: bool = False
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The settings of this invocation, loaded once, when a command first needs them."""
+        from engine.settings import load_settings
+
+        return load_settings(db=self.db, config=self.config, default_workflow=DEFAULT_WORKFLOW)
+
+
+def root(ctx: typer.Context) -> Root:
+    """The root options of the running command (the defaults when no root callback ran)."""
+    return ctx.ensure_object(Root)
+
+
+def group(help_text: str) -> typer.Typer:
+    """A command group: its help when called bare, relink's error handling from the root."""
+    return typer.Typer(cls=TyperGroup, help=help_text, no_args_is_help=True)
+
+
+# parsing -----------------------------------------------------------------------------------
+
+
+def integer(low: int, high: int, beyond: str) -> Callable[[str], int]:
+    """A parser for an integer argument or option: outside ``low..high`` is a usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise typer.BadParameter(f"{text} is beyond {beyond}")
+        return value
+
+    return parse
+
+
+# Every integer argument and option is bounded to what the database holds (signed 64 bits), so
+# an out-of-range id is a usage error (exit 2), not an overflow deep in a driver (exit 70).
+I64 = integer(-(2**63), 2**63 - 1, "the signed 64-bit range")
+# Ids a step records in the audit log stay within JSON's exact integers (RFC 8785/I-JSON), which
+# the log's canonical form requires.
+JSON_ID = integer(-(2**53 - 1), 2**53 - 1, "2^53, the largest id the audit log holds exactly")
+
+
+def usage(message: str) -> Exception:
+    """A usage error (exit 2) for a check no parser makes."""
+    from engine.errors import UsageError
+
+    return UsageError(message)
+
+
+# the root group: one clear line, the right exit code ---------------------------------------
+
+
+class RelinkGroup(TyperGroup):
+    """Runs commands with relink's error handling: one clear line, the right exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        argv = kwargs["args"] if "args" in kwargs else args[0] if args else None
+        refuse_undecodable(sys.argv[1:] if argv is None else argv)
+        try:
+            code = super().main(*args, **kwargs)
+        except typer.Exit as exc:
+            code = exc.exit_code
+        except typer.Abort:
+            stderr("Aborted.")
+            code = 130
+        except BrokenPipeError:  # e.g. `relink audit export ... | head`: the reader left
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 0
+        except typer.TyperException as exc:  # click's usage errors, as vendored by Typer
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `relink audit`: help, then 1 line
+                print(exc.format_message())
+                stderr("Error: missing command (the commands are listed above)")
+                sys.exit(2)
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            stderr(f"Error: {line(message)}")
+            code = getattr(exc, "exit_code", 2)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def refuse_undecodable(argv: Sequence[object]) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates, which no database, HTTP body or
+    audit entry can hold: relink's arguments are UTF-8 text (file names included)."""
+    for position, arg in enumerate(argv, 1):
+        try:
+            str(arg).encode("utf-8")
+        except UnicodeEncodeError:
+            stderr(f"Error: argument {position} is not UTF-8 text (a file name that is not"
+                   " must be renamed first)")
+            sys.exit(2)
+
+
+# output ------------------------------------------------------------------------------------
+
+
+def console(options: Root, *, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, no_color=options.no_color or None, highlight=False,
+                   soft_wrap=True, emoji=False)
+
+
+def stderr(text: str) -> None:
+    """A line for a person on stderr, control characters shown visibly (engine.terminal)."""
+    from engine.terminal import printable
+
+    print(printable(text, newlines=True), file=sys.stderr)
+
+
+def say(text: str) -> None:
+    """A line for a person on stdout, control characters shown visibly (engine.terminal)."""
+    from engine.terminal import printable
+
+    print(printable(text, newlines=True))
+
+
+def emit_json(document: object) -> None:
+    import json
+
+    from engine.terminal import terminal_safe_json
+
+    text = json.dumps(document, ensure_ascii=False, default=str)
+    sys.stdout.write(terminal_safe_json(text) + "\n")
+
+
+def line(text: object) -> str:
+    """Untrusted text for a one-line message: every control character (newlines too) visible."""
+    from engine.terminal import printable
+
+    return printable(text)
+
+
+def first_line(text: str) -> str:
+    """The first line of an unexpected error's text, shortened, control characters visible."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return line(first[:300])
+
+
+STYLES = {"success": "green", "error": "red", "refusal": "yellow", "failed": "red"}
+
+
+def render_outcome(options: Root, doc: dict[str, Any]) -> None:
+    """A step command's result: the message in its colour, then what may come next."""
+    if options.json:
+        emit_json({k: v for k, v in doc.items() if k != "style"})
+        return
+    from rich.text import Text
+
+    from engine.terminal import printable, rich_safe
+
+    out = console(options)
+    style = doc.get("style") or ("failed" if doc.get("outcome") == "failed" else "refusal")
+    if doc.get("outcome") == "succeeded" and style == "refusal":
+        style = "success"
+    out.print(Text(printable(doc["message"], newlines=True), style=STYLES.get(style, "")))
+    if "id" in doc:
+        flight = doc.get("in_flight")
+        text = f"Correction {doc['id']}: {doc['state']}"
+        if flight:
+            text += f" ({flight['step']} in flight)"
+        out.print(rich_safe(text))
+        if "Next:" not in doc["message"] and doc.get("next") is not None and not flight:
+            out.print(rich_safe(f"Next: {', '.join(doc['next']) or 'none (finished)'}."))
+
+
+# errors ------------------------------------------------------------------------------------
+
+
+def fail(options: Root, exc: Exception) -> NoReturn:
+    """Map an engine error to its exit code; anything unexpected is one line and exit 70."""
+    from engine.errors import EngineError
+
+    if isinstance(exc, EngineError):
+        if exc.workflow:
+            render_outcome(options, exc.workflow | {
+                "style": exc.style if exc.outcome == "refused" else "failed"})
+        elif options.json:
+            emit_json({"error": exc.message, "exit_code": exc.exit_code})
+            stderr(f"Error: {line(exc.message)}")
+        else:
+            stderr(f"Error: {line(exc.message)}")
+        raise typer.Exit(exc.exit_code)
+    if options.debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    stderr(f"Unexpected error: {type(exc).__name__}: {first_line(str(exc))}"
+           " (use --debug for details)")
+    raise typer.Exit(EXIT_UNEXPECTED)
+
+
+# what Typer, Click and the reader of a pipe raise to end a command: theirs to handle
+_PASSING = (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt, BrokenPipeError)
+
+
+class Guard:
+    """Around a use case: errors become exit codes, never tracebacks (:func:`guard`)."""
+
+    def __init__(self, options: Root) -> None:
+        self.options = options
+
+    def __enter__(self) -> Root:
+        return self.options
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, Exception) and not isinstance(exc, _PASSING):
+            fail(self.options, exc)
+
+
+def guard(ctx: typer.Context) -> Guard:
+    """``with guard(ctx) as options:`` around a use case: errors become exit codes, never
+    tracebacks; ``options`` are the root options (:class:`Root`)."""
+    return Guard(root(ctx))

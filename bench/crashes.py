@@ -167,7 +167,7 @@ class Round:
         """A resume that must change nothing: refused, failed, or finding nothing in flight."""
         before = stored(self.bench.poll, self.wid)
         try:
-            doc = service.resume(self.wid)
+            doc = service.resume(self.wid).document()
         except expected as exc:
             self.bench.refusals[f"{label}:{type(exc).__name__}"] += 1
         except Exception as exc:  # anything else is a violation: resume must answer cleanly
@@ -192,7 +192,7 @@ class Round:
         down = bench.erp_down if self.n % 2 else bench.procore_down
         before = stored(bench.poll, self.wid)
         try:
-            doc = down.resume(self.wid)
+            doc = down.resume(self.wid).document()
         except (Unavailable, Conflict) as exc:  # Conflict: the lease of a resume before it
             bench.refusals[f"unavailable:{type(exc).__name__}"] += 1
             after = stored(bench.poll, self.wid)
@@ -203,10 +203,10 @@ class Round:
         else:  # the probe of this step needs only the system that answered: a real settle
             bench.refusals["unavailable:settled" if before.in_flight_step else
                            "unavailable:nothing"] += 1
-            return dict(doc)
+            return doc
         time.sleep(lease_left(bench.poll, self.wid) + 0.02)
         try:
-            return dict(bench.service.resume(self.wid))
+            return bench.service.resume(self.wid).document()
         except Conflict as exc:
             if not blocked or "busy" not in exc.message:
                 self.violation(f"resume failed: {type(exc).__name__}: {exc}")
@@ -263,7 +263,7 @@ def run(target: Target, *, kills: int, seed: int, latency_ms: float) -> dict[str
         for n in range(kills):
             if current is None or current["state"] not in NEXT_STEP:
                 invoice_id = next(pending)
-                current = bench.service.start(invoice_id, PROJECT, "crash test")
+                current = bench.service.start(invoice_id, PROJECT, "crash test").document()
                 touched[invoice_id] = current["id"]
             wid, invoice_id = current["id"], current["invoice_id"]
             one = Round(bench, n, wid)

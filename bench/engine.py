@@ -85,15 +85,15 @@ def run_engine(url: str, corrections: int, mode: str) -> dict[str, Any]:
         Database(url), remotes_factory(mode, corrections), workflow="subcontractor-invoice"
     )
     try:
-        ids = [service.start(str(9200 + n), PROJECT, "bench")["id"] for n in range(corrections)]
+        ids = [service.start(str(9200 + n), PROJECT, "bench").id for n in range(corrections)]
         started = time.perf_counter()
         for wid in ids:
             for step in STEPS:
                 data = {"invoice_number": f"C-{wid}"} if step == "reenter" else None
                 result = service.advance(wid, step, data=data)
-                assert result["outcome"] == "succeeded", result
+                assert result.kind == "succeeded", result
         seconds = time.perf_counter() - started
-        assert result["state"] == "Reentered", result
+        assert result.state == "Reentered", result
     finally:
         service.close()
     audit = AuditService(Database(url))

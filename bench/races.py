@@ -104,12 +104,13 @@ class ServiceAttempts:
         self.service = target.service()
 
     def start(self, invoice_id: int) -> tuple[int, int | None, str]:
+        from commands.app import exit_code
         from engine.errors import EngineError
 
         try:
-            return 0, int(self.service.start(invoice_id, PROJECT, "race")["id"]), ""
+            return 0, int(self.service.start(invoice_id, PROJECT, "race").id or 0), ""
         except EngineError as exc:
-            return exc.exit_code, None, ""
+            return exit_code(exc), None, ""
         except Exception as exc:  # reported as a violation, like the CLI's exit 70
             return 70, None, f"{type(exc).__name__}: {exc}"
 
@@ -119,6 +120,7 @@ class ServiceAttempts:
         return max(found) if found else None
 
     def advance(self, wid: int, invoice_id: int, step: str) -> tuple[int, str]:
+        from commands.app import exit_code
         from engine.errors import EngineError
 
         data = {"invoice_number": corrected_number(invoice_id)} if step == "reenter" else None
@@ -126,7 +128,7 @@ class ServiceAttempts:
             self.service.advance(wid, step, data=data)
             return 0, ""
         except EngineError as exc:
-            return exc.exit_code, ""
+            return exit_code(exc), ""
         except Exception as exc:  # reported as a violation, like the CLI's exit 70
             return 70, f"{type(exc).__name__}: {exc}"
 

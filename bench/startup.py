@@ -74,7 +74,7 @@ def seed_one_correction(env: dict[str, str]) -> None:
         "    settings = sandbox_settings(env, os.environ['RELINK_DATABASE_URL'])\n"
         "    service = CorrectionService(open_database(settings),"
         " lambda: connect_remotes(settings, env), workflow='subcontractor-invoice')\n"
-        "    wid = service.start('9001', 101, 'bench')['id']\n"
+        "    wid = service.start('9001', 101, 'bench').id\n"
         "    service.advance(wid, 'delete-in-erp')\n"
         "    service.close()\n"
     )

@@ -185,23 +185,28 @@ def first_line(text: str) -> str:
     return line(first[:300])
 
 
-STYLES = {"success": "green", "error": "red", "refusal": "yellow", "failed": "red"}
+# how an outcome looks: succeeded green, refused yellow, the remote system's own error (Procore's
+# red message) and failures red
+COLOURS = {"succeeded": "green", "refused": "yellow", "alert": "red", "failed": "red"}
 
 
-def render_outcome(options: Root, doc: dict[str, Any]) -> None:
-    """A step command's result: the message in its colour, then what may come next."""
+def render_outcome(options: Root, outcome: Any) -> None:
+    """A step command's result (an engine Outcome): its message, then what may come next."""
+    render_document(options, outcome.document(), outcome.kind)
+
+
+def render_document(options: Root, doc: dict[str, Any], tone: str) -> None:
+    """The JSON document of a step command, or for people the message in the colour of its
+    ``tone`` (a key of COLOURS), then the instance's state and next steps."""
     if options.json:
-        emit_json({k: v for k, v in doc.items() if k != "style"})
+        emit_json(doc)
         return
     from rich.text import Text
 
     from engine.terminal import printable, rich_safe
 
     out = console(options)
-    style = doc.get("style") or ("failed" if doc.get("outcome") == "failed" else "refusal")
-    if doc.get("outcome") == "succeeded" and style == "refusal":
-        style = "success"
-    out.print(Text(printable(doc["message"], newlines=True), style=STYLES.get(style, "")))
+    out.print(Text(printable(doc["message"], newlines=True), style=COLOURS.get(tone, "")))
     if "id" in doc:
         flight = doc.get("in_flight")
         text = f"Correction {doc['id']}: {doc['state']}"
@@ -215,20 +220,39 @@ def render_outcome(options: Root, doc: dict[str, Any]) -> None:
 # errors ------------------------------------------------------------------------------------
 
 
+def exit_code(exc: Exception) -> int:
+    """spec/cli.md's exit code of an engine error (the engine's errors carry none)."""
+    from engine.errors import (
+        Conflict,
+        IntegrityError,
+        Refused,
+        StorageError,
+        Unavailable,
+        UsageError,
+    )
+
+    codes: tuple[tuple[type[Exception], int], ...] = (
+        (UsageError, 2), (Refused, 1), (Unavailable, 3), (Conflict, 4),  # LeaseLost: a Conflict
+        (IntegrityError, 5), (StorageError, 5),
+    )
+    return next((code for kind, code in codes if isinstance(exc, kind)), EXIT_UNEXPECTED)
+
+
 def fail(options: Root, exc: Exception) -> NoReturn:
     """Map an engine error to its exit code; anything unexpected is one line and exit 70."""
     from engine.errors import EngineError
 
     if isinstance(exc, EngineError):
+        code = exit_code(exc)
         if exc.workflow:
-            render_outcome(options, exc.workflow | {
-                "style": exc.style if exc.outcome == "refused" else "failed"})
+            tone = "failed" if exc.outcome == "failed" else "alert" if exc.alert else "refused"
+            render_document(options, exc.workflow, tone)
         elif options.json:
-            emit_json({"error": exc.message, "exit_code": exc.exit_code})
+            emit_json({"error": exc.message, "exit_code": code})
             stderr(f"Error: {line(exc.message)}")
         else:
             stderr(f"Error: {line(exc.message)}")
-        raise typer.Exit(exc.exit_code)
+        raise typer.Exit(code)
     if options.debug:
         import traceback
 

@@ -16,10 +16,12 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from commands.app import COLOURS
 from commands.render import audit_table
 from engine.app import connect_remotes
 from engine.db import Database
 from engine.errors import EngineError, UsageError
+from engine.outcome import Outcome
 from engine.reviews import AuditService
 from engine.service import CorrectionService
 from engine.settings import ERP_PRODUCTS, Settings
@@ -29,7 +31,6 @@ from sandbox import server as sandbox_server
 INVOICE, PROJECT = 9001, 101
 WORKFLOW = "subcontractor-invoice"
 CORRECTION = {"invoice_number": "INV-1001-R1", "comment": "Re-entered with the right number"}
-STYLES = {"success": "green", "error": "red", "refusal": "yellow", "failed": "red"}
 
 
 def sandbox_settings(env: dict[str, str], database_url: str) -> Settings:
@@ -155,22 +156,20 @@ class _Narrator:
             self.console.print(rich_safe(text), style="bold")
 
     def run(
-        self, steps: list[dict[str, Any]], command: str, call: Callable[[], dict[str, Any]]
+        self, steps: list[dict[str, Any]], command: str, call: Callable[[], Outcome]
     ) -> dict[str, Any]:
         try:
-            doc = call()
+            outcome = call()
+            doc, tone = outcome.document(), str(outcome.kind)
         except EngineError as exc:
             if exc.workflow is None:
                 raise
-            doc = exc.workflow | {"style": exc.style}
-        steps.append({"command": command, **{k: v for k, v in doc.items() if k != "style"}})
+            doc, tone = exc.workflow, "alert" if exc.alert else exc.outcome
+        steps.append({"command": command, **doc})
         if not self.quiet:
             self.console.print(rich_safe(f"$ {command}"), style="dim")
-            style = doc.get("style", "success")
-            if doc["outcome"] == "refused" and style == "success":
-                style = "refusal"
             message = printable(doc["message"], newlines=True)
-            self.console.print(Text(message, style=STYLES.get(style, "")))
+            self.console.print(Text(message, style=COLOURS.get(tone, "")))
             next_steps = ", ".join(doc["next"]) or "—"
             self.console.print(rich_safe(f"  state: {doc['state']}; next: {next_steps}"))
         return doc

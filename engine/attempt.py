@@ -21,6 +21,7 @@ from engine.errors import (
 )
 from engine.lease import StepLease
 from engine.machine import machine_for
+from engine.outcome import Outcome
 from engine.store import NOT_IN_FLIGHT, Instance
 from engine.views import view
 from integrations.errors import (
@@ -72,7 +73,6 @@ class Attempt:
         self.from_state = instance.state if instance is not None else None
         self.actor: User | None = None
         self.evidence: dict[str, Any] = {}
-        self.style = "refusal"
         self.last_failure: str | None = None
         self.lease: StepLease | None = None  # held while this attempt has a step in flight
 
@@ -172,13 +172,13 @@ class Attempt:
         return entry
 
     def refuse(
-        self, message: str, *, style: str = "refusal", error: type[EngineError] = Refused
+        self, message: str, *, alert: bool = False, error: type[EngineError] = Refused
     ) -> NoReturn:
         """Audit a refusal and raise it. A step this attempt put in flight is released when
         provably nothing was sent; any other lease it holds is given up, the step staying in
         flight."""
         self._finish("refused", message, release=self.may_release)
-        raise error(message, workflow=self._outcome_view("refused", message), style=style,
+        raise error(message, workflow=self._outcome_view("refused", message), alert=alert,
                     step=self.action)
 
     def fail_and_release(self, why: str) -> NoReturn:
@@ -266,7 +266,7 @@ class Attempt:
             yield
         except Rejected as exc:
             self._unless_landed(exc.message, in_flight and not settling)
-            self.refuse(exc.message, style=exc.style)
+            self.refuse(exc.message, alert=exc.alert)
         except RemoteRejectedCredentials as exc:
             self._unless_landed(exc.message, in_flight and not settling)
             self.refuse(
@@ -302,16 +302,23 @@ class Attempt:
 
     # results -------------------------------------------------------------------------------
 
-    def result(
-        self, outcome: str, message: str, *, written: Instance | None = None
-    ) -> dict[str, Any]:
-        """The outcome with the instance as stored: ``written`` by the caller's last
-        transaction, else read again."""
+    def result(self, message: str, *, written: Instance | None = None) -> Outcome:
+        """The attempt succeeded: its outcome, with the instance as stored (``written`` by the
+        caller's last transaction, else read again)."""
         if written is not None:
             self.instance = written
         elif self.instance is not None:
             self.instance = self.service._reload(self.instance.id)
-        return self._outcome_view(outcome, message) | {"style": self.style}
+        shown = view(self.instance, self.definition) if self.instance else {}
+        return Outcome(
+            kind="succeeded",
+            message=message,
+            state_before=self.from_state,
+            state_after=self.instance.state if self.instance else None,
+            next=tuple(shown.get("next", ())),
+            instance=shown,
+            evidence=dict(self.evidence),
+        )
 
     def _outcome_view(self, outcome: str, message: str) -> dict[str, Any]:
         base = view(self.instance, self.definition) if self.instance else {}

@@ -1,16 +1,18 @@
-"""Errors raised by the engine; the CLI maps each base class to an exit code of spec/cli.md.
+"""Errors raised by the engine. The CLI layer maps each class to an exit code of spec/cli.md
+(commands/app.py, shown here in brackets); the engine knows none.
 
 ::
 
-    EngineError                      base; ``exit_code`` is what the CLI exits with
-    ├── UsageError (2)               bad option, unknown id, invalid input or config file
-    ├── Refused (1)                  order, permission or business rule said no (audited)
-    │   └── CredentialsRejected (1)  the remote system rejected the token
-    ├── Unavailable (3)              a remote system could not be reached; nothing changed
-    ├── Conflict (4)                 someone else changed the workflow, or a step is in flight
-    ├── IntegrityError (5)           audit log failed verification, or schema version mismatch
-    │   └── SchemaMismatch (5)
-    └── StorageError (5)             the database cannot be used: read-only, not a database,
+    EngineError                      base
+    ├── UsageError [2]               bad option, unknown id, invalid input or config file
+    ├── Refused [1]                  order, permission or business rule said no (audited)
+    │   └── CredentialsRejected [1]  the remote system rejected the token
+    ├── Unavailable [3]              a remote system could not be reached; nothing changed
+    ├── Conflict [4]                 someone else changed the workflow, or a step is in flight
+    │   (engine.lease.LeaseLost [4]  this process's lease on its step ran out)
+    ├── IntegrityError [5]           audit log failed verification, or schema version mismatch
+    │   └── SchemaMismatch [5]
+    └── StorageError [5]             the database cannot be used: read-only, not a database,
                                      missing, or the server refused relink's login
 
 Errors raised while a workflow is known carry ``workflow`` (its view as plain data), so the CLI
@@ -24,9 +26,9 @@ from typing import Any
 
 
 class EngineError(Exception):
-    """Base of the engine's errors."""
+    """Base of the engine's errors. ``alert``: the message is the remote system's own error
+    (Procore shows it as an error, not as a refusal)."""
 
-    exit_code = 70
     outcome = "failed"
 
     def __init__(
@@ -34,13 +36,13 @@ class EngineError(Exception):
         message: str,
         *,
         workflow: dict[str, Any] | None = None,
-        style: str = "refusal",
+        alert: bool = False,
         step: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.workflow = workflow
-        self.style = style
+        self.alert = alert
         self.step = step  # the step (or use case: start, resume) the error ended
 
     @property
@@ -54,11 +56,10 @@ class EngineError(Exception):
 
 
 class UsageError(EngineError):
-    exit_code = 2
+    pass
 
 
 class Refused(EngineError):
-    exit_code = 1
     outcome = "refused"
 
 
@@ -67,16 +68,15 @@ class CredentialsRejected(Refused):
 
 
 class Unavailable(EngineError):
-    exit_code = 3
+    pass
 
 
 class Conflict(EngineError):
-    exit_code = 4
     outcome = "refused"
 
 
 class IntegrityError(EngineError):
-    exit_code = 5
+    pass
 
 
 class SchemaMismatch(IntegrityError):
@@ -85,5 +85,3 @@ class SchemaMismatch(IntegrityError):
 
 class StorageError(EngineError):
     """The database cannot be used as it stands; retrying will not help until someone acts."""
-
-    exit_code = 5

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.errors import EngineError
+from engine.errors import Conflict
 from engine.store import Instance, WorkflowStore
 
 if TYPE_CHECKING:
@@ -84,11 +84,8 @@ def lease_live(instance: Instance, now: dt.datetime) -> bool:
     return until is not None and parse_time(until) > now
 
 
-class LeaseLost(EngineError):
+class LeaseLost(Conflict):
     """The holder's lease ran out and another operator settled or claimed the step."""
-
-    exit_code = 4
-    outcome = "refused"
 
 
 class StepLease:

@@ -20,7 +20,8 @@ from engine.attempt import Attempt, Subject
 from engine.db import Database
 from engine.errors import Conflict, Unavailable, UsageError
 from engine.lease import LeaseLost, Owner, StepLease, format_time, lease_live, parse_time
-from engine.machine import NotPermitted, OutOfOrder, WorkflowMachine, machine_for
+from engine.machine import NotPermitted, OutOfOrder, machine_for
+from engine.outcome import Outcome
 from engine.permissions import PermissionReader
 from engine.remotes import Remotes
 from engine.store import NOT_IN_FLIGHT, DuplicateOpen, Instance, Overtaken, WorkflowStore
@@ -86,9 +87,6 @@ class CorrectionService:
     def definition_of(self, instance: Instance) -> WorkflowDefinition:
         """The definition ``instance`` started under."""
         return self._definition_of(instance.workflow, instance.version)
-
-    def machine_of(self, instance: Instance) -> WorkflowMachine:
-        return machine_for(self.definition_of(instance))
 
     def _definition_of(self, name: str, version: int | None) -> WorkflowDefinition:
         try:
@@ -176,7 +174,7 @@ class CorrectionService:
 
     # start ---------------------------------------------------------------------------------
 
-    def start(self, subject_id: str | int, project_id: int, reason: str) -> dict[str, Any]:
+    def start(self, subject_id: str | int, project_id: int, reason: str) -> Outcome:
         """Open an instance of ``workflow`` on the subject ``subject_id``: read it (the
         definition's opening decides whether it may be corrected), keep its snapshot."""
         subject_id = str(subject_id)
@@ -245,7 +243,7 @@ class CorrectionService:
                 " `relink list` and try again if it still needs a correction.",
                 error=Conflict,
             )
-        return attempt.result("succeeded", message, written=instance)
+        return attempt.result(message, written=instance)
 
     # advance -------------------------------------------------------------------------------
 
@@ -256,7 +254,7 @@ class CorrectionService:
         *,
         reason: str | None = None,
         data: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Outcome:
         with self.db.read(single=True) as conn:
             found = self.store.get(conn, workflow_id)
         if found is None:  # the step is checked against the workflow start opens, then the id
@@ -309,7 +307,7 @@ class CorrectionService:
                 with attempt.remote_failures():
                     message = step.out_of_order(attempt.context(instance, None))
                 if message is not None:
-                    attempt.refuse(message, style="error")
+                    attempt.refuse(message, alert=True)
             attempt.refuse(
                 f"Refused: {step.name} is not allowed in state {instance.state}."
                 f" Next: {_listing(allowed)}."
@@ -328,7 +326,7 @@ class CorrectionService:
         step: Step,
         to_state: str,
         data: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    ) -> Outcome:
         """Put the step in flight under this process's lease, act, then complete it.
 
         If the action fails, the step is released only when provably nothing was sent that
@@ -417,7 +415,7 @@ class CorrectionService:
 
     # resume --------------------------------------------------------------------------------
 
-    def resume(self, workflow_id: int) -> dict[str, Any]:
+    def resume(self, workflow_id: int) -> Outcome:
         """Settle a step in flight from what the remote systems say.
 
         Identity and permissions are read first; a live lease is refused (exit 4, naming its
@@ -428,10 +426,12 @@ class CorrectionService:
             instance = self._load(conn, workflow_id)
         definition = self.definition_of(instance)
         if instance.in_flight_step is None:
-            return view(instance, definition) | {
-                "outcome": "succeeded",
-                "message": f"Nothing in flight on correction {instance.id}.",
-            }
+            shown = view(instance, definition)
+            return Outcome(
+                kind="succeeded", message=f"Nothing in flight on correction {instance.id}.",
+                state_before=instance.state, state_after=instance.state,
+                next=tuple(shown["next"]), instance=shown,
+            )
         step = self._step(definition, instance.in_flight_step)
         attempt = Attempt(self, definition, _subject(instance), "resume", instance, None)
         attempt.identify()
@@ -466,7 +466,7 @@ class CorrectionService:
             f" run `relink resume {instance.id}` after then if it is still in flight."
         )
 
-    def _settle(self, attempt: Attempt, step: Step, *, after_failure: bool) -> dict[str, Any]:
+    def _settle(self, attempt: Attempt, step: Step, *, after_failure: bool) -> Outcome:
         """Read the remote systems to learn whether the in-flight step happened; complete or
         release it accordingly. If they can't say, the step stays in flight (Unavailable)."""
         lease = attempt.lease
@@ -500,11 +500,11 @@ class CorrectionService:
         if released is None:
             self._overtaken(attempt, step.name)
         lease.active = False
-        return attempt.result("succeeded", message, written=released)
+        return attempt.result(message, written=released)
 
     # writing results -----------------------------------------------------------------------
 
-    def _complete(self, attempt: Attempt, to_state: str, result: StepResult) -> dict[str, Any]:
+    def _complete(self, attempt: Attempt, to_state: str, result: StepResult) -> Outcome:
         """Write the step's result (releasing it from flight) and its audit entry, in one
         transaction; a row that moved on meanwhile is refused as overtaken, audited."""
         instance = attempt.instance
@@ -529,8 +529,7 @@ class CorrectionService:
             self._overtaken(attempt, attempt.action, result.message)
         if attempt.lease is not None:
             attempt.lease.active = False
-        attempt.style = result.style
-        return attempt.result("succeeded", result.message, written=done)
+        return attempt.result(result.message, written=done)
 
     def _write(
         self, conn: Connection, attempt: Attempt, values: dict[str, Any], *, release: bool

@@ -27,6 +27,7 @@ from audit.chain import COLUMNS, FIELDS, FIELDS_2, GENESIS, entry_hash, evidence
 from audit.export import ocsf_event, write_jsonl
 from audit.log import AuditLog, Filters, query
 from audit.tables import ENTRY
+from commands.app import exit_code
 from engine.db import MIGRATIONS, Database
 from engine.errors import IntegrityError
 from engine.reviews import AuditService
@@ -234,7 +235,7 @@ def test_tampering_with_the_format_2_columns_is_named_by_its_seq(
     raw.close()
     with pytest.raises(IntegrityError) as caught:
         AuditService(db).verify()
-    assert caught.value.exit_code == 5
+    assert exit_code(caught.value) == 5
     assert f"failed at seq {seq}: " in caught.value.message
     assert cause in caught.value.message
     out = tmp_path / "audit.jsonl"

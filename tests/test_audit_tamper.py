@@ -16,6 +16,7 @@ import cli
 from audit.chain import FIELDS, entry_hash
 from audit.checkpoint import generate_keypair
 from audit.log import Filters
+from commands.app import exit_code
 from engine.db import Database
 from engine.errors import IntegrityError
 from engine.reviews import AuditService
@@ -43,7 +44,7 @@ def fixture_raw(db: Database) -> Iterator[Raw]:
 def failure(db: Database, **kwargs: Path) -> str:
     with pytest.raises(IntegrityError) as caught:
         AuditService(db).verify(**kwargs)
-    assert caught.value.exit_code == 5
+    assert exit_code(caught.value) == 5
     return caught.value.message
 
 

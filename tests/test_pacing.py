@@ -53,9 +53,9 @@ def test_thirty_paced_steps_get_no_429_and_do_not_oversleep(
     try:
         for invoice in INVOICES:
             doc = service.start(invoice, 102, "pacing")
-            outcomes.append(doc["outcome"])
+            outcomes.append(doc.kind)
             for step in ("delete-in-erp", "unlink"):
-                outcomes.append(service.advance(doc["id"], step)["outcome"])
+                outcomes.append(service.advance(doc.id, step).kind)
     finally:
         service.close()
     elapsed = time.perf_counter() - started

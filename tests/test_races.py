@@ -9,6 +9,7 @@ import pytest
 from audit.log import Filters
 from bench import races
 from bench.scenario import Target, local_states
+from commands.app import exit_code
 from engine.errors import Conflict
 from engine.reviews import AuditService
 from tests.audit_support import Raw
@@ -80,7 +81,7 @@ def test_a_start_overtaken_by_another_correction_is_a_conflict(
 
     def read_while_another_operator_corrects(project_id: int, invoice_id: int) -> object:
         found = read(project_id, invoice_id)
-        wid = quick.start(invoice_id, project_id, "quick")["id"]
+        wid = quick.start(invoice_id, project_id, "quick").id
         quick.advance(wid, "cancel")
         return found
 
@@ -89,7 +90,7 @@ def test_a_start_overtaken_by_another_correction_is_a_conflict(
     try:
         with pytest.raises(Conflict, match="corrected invoice 9001 meanwhile") as refused:
             slow.start(9001, 101, "slow")
-        assert refused.value.exit_code == 4
+        assert exit_code(refused.value) == 4
         assert local_states(db_url)[9001]["ids"] == [1]
         history = [(e["action"], e["outcome"]) for e in slow.show(1)["history"]]
         assert history == [("start", "succeeded"), ("cancel", "succeeded")]

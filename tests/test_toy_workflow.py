@@ -204,13 +204,19 @@ def test_a_workflow_from_outside_runs_through_the_engine(
     service: CorrectionService, tracker: Tracker, db_url: str
 ) -> None:
     started = service.start("1", 101, "finished on site")
-    assert (started["state"], started["subject_type"], started["subject_id"]) == (
-        "Open", "punch_item", "1")
-    assert started["punch_item"] == 1 and started["next"] == ["approve"]
-    wid = started["id"]
-    assert service.advance(wid, "approve")["state"] == "Approved"
+    assert (started.kind, started.state_before, started.state_after, started.next) == (
+        "succeeded", None, "Open", ("approve",))
+    shown = started.document()
+    assert (shown["subject_type"], shown["subject_id"], shown["punch_item"]) == (
+        "punch_item", "1", 1)
+    wid = started.id
+    assert wid is not None
+    approved = service.advance(wid, "approve")
+    assert (approved.state_before, approved.state_after) == ("Open", "Approved")
+    assert approved.evidence["required"] == {"change_orders": ["Standard", "Admin"]}
     done = service.advance(wid, "close")
-    assert (done["state"], done["closed"], done["next"]) == ("Closed", True, [])
+    assert (done.state, done.instance["closed"], done.next) == ("Closed", True, ())
+    assert done.document()["outcome"] == "succeeded"
     assert tracker.items[1] == "done" and tracker.closes == 1
     history = service.show(wid)["history"]
     assert [(e["action"], e["outcome"]) for e in history] == [
@@ -228,7 +234,7 @@ def test_the_toy_refusals_are_audited(
 ) -> None:
     with pytest.raises(Refused, match="already done"):
         service.start("3", 101, "x")
-    wid = service.start("2", 101, "x")["id"]
+    wid = service.start("2", 101, "x").id
     with pytest.raises(Refused, match="close is not allowed in state Open") as refused:
         service.advance(wid, "close")
     assert (refused.value.workflow_id, refused.value.state, refused.value.step) == (
@@ -262,16 +268,17 @@ def test_permissions_are_data_the_toy_declares(db_url: str, tracker: Tracker,
 def test_an_instance_runs_under_the_version_it_started_with(
     service: CorrectionService, db_url: str
 ) -> None:
-    old = service.start("1", 101, "v1")["id"]
+    old = service.start("1", 101, "v1").id
     registry.register(TOY_V2)
     try:
         new = service.start("2", 101, "v2")
-        assert new["version"] == 2 and "reject" in new["next"]
+        assert new.instance["version"] == 2 and "reject" in new.next
         assert service.show(old)["version"] == 1
         with pytest.raises(UsageError, match="unknown step 'reject'"):
-            service.advance(old, "reject")  # version 1 has no such step
-        assert service.advance(new["id"], "reject")["state"] == "Rejected"
-        assert service.advance(old, "approve")["state"] == "Approved"
+            service.advance(old or 0, "reject")  # version 1 has no such step
+        assert new.id is not None and old is not None
+        assert service.advance(new.id, "reject").state == "Rejected"
+        assert service.advance(old, "approve").state == "Approved"
     finally:
         registry._REGISTRY.pop((TOY_V2.name, TOY_V2.version))
 

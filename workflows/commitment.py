@@ -178,7 +178,7 @@ def probe_unlink(ctx: StepContext) -> StepResult | None:
 
 def unlink(ctx: StepContext) -> StepResult:
     if (message := _still_in_erp(ctx)) is not None:
-        raise Rejected(message, style="error")
+        raise Rejected(message, alert=True)
     if (done := probe_unlink(ctx)) is not None:
         return done
     ctx.procore.unlink_commitment(_existing(ctx))

@@ -197,7 +197,6 @@ class StepResult:
     """A step's outcome: the operator's message and the values it recorded."""
 
     message: str
-    style: str = "success"
     changes: dict[str, Any] = field(default_factory=dict)
 
 

@@ -5,7 +5,8 @@
     WorkflowError          base of this package's errors
     ├── DefinitionError    a definition is malformed (raised at registration time)
     └── Rejected           a step's own business rule said no at run time (e.g. the bill is
-                           still in the ERP); ``style`` tells the CLI how to show it
+                           still in the ERP); ``alert`` when the message is the remote
+                           system's own error (Procore shows it in red)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class DefinitionError(WorkflowError):
 class Rejected(WorkflowError):
     """A business rule refused the step; ``message`` is what the operator is shown."""
 
-    def __init__(self, message: str, *, style: str = "refusal") -> None:
+    def __init__(self, message: str, *, alert: bool = False) -> None:
         super().__init__(message)
         self.message = message
-        self.style = style
+        self.alert = alert

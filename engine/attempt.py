@@ -107,7 +107,9 @@ class Attempt:
     def _renewed(self, instance: Instance) -> None:
         self.instance = instance
 
-    def context(self, instance: Instance, data: dict[str, Any] | None) -> StepContext:
+    def context(
+        self, instance: Instance, data: dict[str, Any] | None
+    ) -> StepContext[Any, Any]:
         remotes = self.service.remotes
         return StepContext(
             procore=remotes.procore,

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from integrations.errors import RemoteNotFound
-from integrations.models import Commitment
+from integrations.models import Commitment, PurchaseDocument
 from workflows.definition import (
     Opened,
     Opening,
@@ -33,6 +33,35 @@ from workflows.definition import (
     WorkflowDefinition,
 )
 from workflows.errors import Rejected
+
+
+class CommitmentProcore(Protocol):
+    """What this workflow calls in Procore (integrations.procore implements it)."""
+
+    def get_commitment(self, project_id: int, commitment_id: int) -> Commitment: ...
+
+    def unlink_commitment(self, commitment: Commitment) -> None: ...
+
+    def update_commitment(
+        self, commitment: Commitment, fields: dict[str, Any]
+    ) -> Commitment: ...
+
+    def delete_commitment(self, commitment: Commitment) -> None: ...
+
+
+class PurchaseERP(Protocol):
+    """What this workflow calls in the ERP: the transaction a commitment synced to."""
+
+    product_name: str
+    syncs_commitments: bool
+
+    def get_purchase_document(self, document_id: str) -> PurchaseDocument | None: ...
+
+    def delete_purchase_document(self, document_id: str, *, idempotency_key: str) -> None: ...
+
+
+Ctx = StepContext[CommitmentProcore, PurchaseERP]
+Opening_ = OpeningContext[CommitmentProcore, PurchaseERP]
 
 
 class State(enum.StrEnum):
@@ -94,32 +123,32 @@ def corrected_fields(data: dict[str, Any]) -> dict[str, Any]:
 # reading -----------------------------------------------------------------------------------------
 
 
-def _commitment_id(ctx: StepContext | OpeningContext) -> int:
+def _commitment_id(ctx: Ctx | Opening_) -> int:
     return int(ctx.subject_id)
 
 
-def _commitment(ctx: StepContext) -> Commitment | None:
+def _commitment(ctx: Ctx) -> Commitment | None:
     try:
         return ctx.procore.get_commitment(ctx.project_id, _commitment_id(ctx))
     except RemoteNotFound:
         return None
 
 
-def _existing(ctx: StepContext) -> Commitment:
+def _existing(ctx: Ctx) -> Commitment:
     found = _commitment(ctx)
     if found is None:
         raise Rejected(f"Commitment {_commitment_id(ctx)} is no longer in Procore.")
     return found
 
 
-def _document_id(ctx: StepContext) -> str:
+def _document_id(ctx: Ctx) -> str:
     document = ctx.remote_ref.get("erp_document_id")
     if not document:
         raise Rejected("This commitment has no ERP transaction to act on.")
     return str(document)
 
 
-def _document_gone(ctx: StepContext) -> bool:
+def _document_gone(ctx: Ctx) -> bool:
     document = ctx.erp.get_purchase_document(_document_id(ctx))
     if document is not None:
         ctx.evidence["erp_document"] = {"id": document.id, "status": document.status}
@@ -131,7 +160,7 @@ def _document_gone(ctx: StepContext) -> bool:
 # delete-in-erp / confirm-erp-deletion --------------------------------------------------------
 
 
-def probe_erp_deletion(ctx: StepContext) -> StepResult | None:
+def probe_erp_deletion(ctx: Ctx) -> StepResult | None:
     if _document_gone(ctx):
         return StepResult(
             f"Transaction {_document_id(ctx)} is deleted in {ctx.erp.product_name}."
@@ -139,7 +168,7 @@ def probe_erp_deletion(ctx: StepContext) -> StepResult | None:
     return None
 
 
-def delete_in_erp(ctx: StepContext) -> StepResult:
+def delete_in_erp(ctx: Ctx) -> StepResult:
     if (done := probe_erp_deletion(ctx)) is not None:
         return done
     ctx.erp.delete_purchase_document(_document_id(ctx), idempotency_key=ctx.idempotency_key)
@@ -150,7 +179,7 @@ def delete_in_erp(ctx: StepContext) -> StepResult:
     return StepResult(f"Deleted transaction {_document_id(ctx)} in {ctx.erp.product_name}.")
 
 
-def confirm_erp_deletion(ctx: StepContext) -> StepResult:
+def confirm_erp_deletion(ctx: Ctx) -> StepResult:
     if _document_gone(ctx):
         return StepResult(
             f"Confirmed: transaction {_document_id(ctx)} is no longer in"
@@ -166,17 +195,17 @@ def confirm_erp_deletion(ctx: StepContext) -> StepResult:
 # unlink ------------------------------------------------------------------------------------------
 
 
-def _still_in_erp(ctx: StepContext) -> str | None:
+def _still_in_erp(ctx: Ctx) -> str | None:
     return None if _document_gone(ctx) else STILL_IN_ERP.format(erp=ctx.erp.product_name)
 
 
-def probe_unlink(ctx: StepContext) -> StepResult | None:
+def probe_unlink(ctx: Ctx) -> StepResult | None:
     commitment = _existing(ctx)
     ctx.evidence["origin_id"] = commitment.origin_id
     return StepResult(UNLINKED) if commitment.origin_id is None else None
 
 
-def unlink(ctx: StepContext) -> StepResult:
+def unlink(ctx: Ctx) -> StepResult:
     if (message := _still_in_erp(ctx)) is not None:
         raise Rejected(message, alert=True)
     if (done := probe_unlink(ctx)) is not None:
@@ -188,7 +217,7 @@ def unlink(ctx: StepContext) -> StepResult:
 # correct -> confirm-resync ---------------------------------------------------------------------
 
 
-def _corrected(ctx: StepContext, commitment: Commitment) -> StepResult:
+def _corrected(ctx: Ctx, commitment: Commitment) -> StepResult:
     return StepResult(
         f"Corrected commitment {commitment.id} ({commitment.number}). Send it to"
         f" {ctx.erp.product_name} from Procore's ERP Integrations tool for the accounting"
@@ -197,7 +226,7 @@ def _corrected(ctx: StepContext, commitment: Commitment) -> StepResult:
     )
 
 
-def probe_correction(ctx: StepContext) -> StepResult | None:
+def probe_correction(ctx: Ctx) -> StepResult | None:
     commitment = _existing(ctx)
     wanted = ctx.data or {}
     if all(commitment.fields.get(key) == value for key, value in wanted.items()):
@@ -205,14 +234,14 @@ def probe_correction(ctx: StepContext) -> StepResult | None:
     return None
 
 
-def correct(ctx: StepContext) -> StepResult:
+def correct(ctx: Ctx) -> StepResult:
     if (done := probe_correction(ctx)) is not None:
         return done
     updated = ctx.procore.update_commitment(_existing(ctx), dict(ctx.data or {}))
     return _corrected(ctx, updated)
 
 
-def confirm_resync(ctx: StepContext) -> StepResult:
+def confirm_resync(ctx: Ctx) -> StepResult:
     commitment = _existing(ctx)
     if commitment.origin_id is None:
         raise Rejected(
@@ -230,13 +259,13 @@ def confirm_resync(ctx: StepContext) -> StepResult:
 # delete-in-procore -----------------------------------------------------------------------------
 
 
-def probe_procore_deletion(ctx: StepContext) -> StepResult | None:
+def probe_procore_deletion(ctx: Ctx) -> StepResult | None:
     if _commitment(ctx) is None:
         return StepResult(f"Deleted commitment {_commitment_id(ctx)} in Procore.")
     return None
 
 
-def delete_in_procore(ctx: StepContext) -> StepResult:
+def delete_in_procore(ctx: Ctx) -> StepResult:
     """Procore deletes only a Draft commitment: set it to Draft first (as its procedure says)."""
     commitment = _commitment(ctx)
     if commitment is None:
@@ -250,7 +279,7 @@ def delete_in_procore(ctx: StepContext) -> StepResult:
 # opening -----------------------------------------------------------------------------------------
 
 
-def open_commitment(ctx: OpeningContext) -> Opened:
+def open_commitment(ctx: Opening_) -> Opened:
     """Read the commitment; the ERP's connector must sync commitments, and this one must be
     synced (else there is nothing to unlink)."""
     commitment_id = _commitment_id(ctx)

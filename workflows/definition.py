@@ -5,12 +5,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 
 from workflows.errors import DefinitionError
 
-if TYPE_CHECKING:
-    from integrations.base import ERPConnector, ProcoreAPI
+# The remote operations a workflow's steps call: each workflow declares the narrow protocols it
+# needs of Procore (P) and of the ERP (E); the engine hands it the configured clients.
+P = TypeVar("P")
+E = TypeVar("E")
 
 LEVELS = ("None", "Read Only", "Standard", "Admin")
 
@@ -127,15 +129,15 @@ def _either(levels: frozenset[str]) -> str:
 
 
 @dataclass(slots=True)
-class StepContext:
+class StepContext(Generic[P, E]):
     """What a step's action sees: the remote systems and the instance it works on.
 
     ``subject_id`` names the subject (a requisition, a commitment...) as text; ``remote_ref``
     holds what opening learnt about it (e.g. the ERP's id of its transaction); ``results``
     what earlier steps recorded."""
 
-    procore: ProcoreAPI
-    erp: ERPConnector
+    procore: P
+    erp: E
     company_id: int
     project_id: int
     subject_id: str
@@ -148,11 +150,11 @@ class StepContext:
 
 
 @dataclass(slots=True)
-class OpeningContext:
+class OpeningContext(Generic[P, E]):
     """What opening sees: the remote systems and the subject named by the operator."""
 
-    procore: ProcoreAPI
-    erp: ERPConnector
+    procore: P
+    erp: E
     company_id: int
     project_id: int
     subject_id: str
@@ -185,7 +187,7 @@ class Subject:
 
     type: str
     noun: str
-    open: Callable[[OpeningContext], Opened]
+    open: Callable[[OpeningContext[Any, Any]], Opened]
     fields: Callable[[str, Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] = _no_fields
     audit_fields: Callable[[str, Mapping[str, Any]], dict[str, Any]] = (
         lambda subject_id, remote_ref: {}
@@ -200,9 +202,9 @@ class StepResult:
     changes: dict[str, Any] = field(default_factory=dict)
 
 
-Action = Callable[[StepContext], StepResult]
-Probe = Callable[[StepContext], StepResult | None]
-OrderCheck = Callable[[StepContext], str | None]
+Action = Callable[[StepContext[Any, Any]], StepResult]
+Probe = Callable[[StepContext[Any, Any]], StepResult | None]
+OrderCheck = Callable[[StepContext[Any, Any]], str | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from integrations.errors import RemoteNotFound
-from integrations.models import Requisition
+from integrations.models import Bill, Requisition
 from workflows.definition import (
     Opened,
     Opening,
@@ -25,6 +25,38 @@ from workflows.definition import (
 )
 from workflows.errors import Rejected
 from workflows.requisition import corrected_requisition, matches, validate_correction
+
+
+class InvoiceProcore(Protocol):
+    """What this workflow calls in Procore (integrations.procore implements it)."""
+
+    def get_requisition(self, project_id: int, requisition_id: int) -> Requisition: ...
+
+    def find_requisitions(
+        self, project_id: int, *, commitment_id: int | None = None,
+        invoice_number: str | None = None,
+    ) -> list[Requisition]: ...
+
+    def unlink_requisition(self, requisition_id: int) -> None: ...
+
+    def delete_requisition(self, project_id: int, requisition_id: int) -> None: ...
+
+    def create_requisition(
+        self, project_id: int, commitment_id: int, requisition: dict[str, Any]
+    ) -> Requisition: ...
+
+
+class BillERP(Protocol):
+    """What this workflow calls in the ERP: its bills (integrations.erp implements it)."""
+
+    product_name: str
+
+    def get_bill(self, bill_id: str) -> Bill | None: ...
+
+    def delete_bill(self, bill_id: str, *, idempotency_key: str) -> None: ...
+
+
+Ctx = StepContext[InvoiceProcore, BillERP]
 
 
 class State(enum.StrEnum):
@@ -46,22 +78,22 @@ STILL_IN_ERP = "The requisition is still in {erp}. Please delete it before retry
 UNLINKED = "Successfully Unlinked"
 
 
-def _invoice_id(ctx: StepContext) -> int:
+def _invoice_id(ctx: Ctx) -> int:
     return int(ctx.subject_id)
 
 
-def _erp_bill_id(ctx: StepContext) -> str | None:
+def _erp_bill_id(ctx: Ctx) -> str | None:
     bill = ctx.remote_ref.get("erp_bill_id")
     return None if bill is None else str(bill)
 
 
-def _bill_id(ctx: StepContext) -> str:
+def _bill_id(ctx: Ctx) -> str:
     if not (bill := _erp_bill_id(ctx)):
         raise Rejected("This invoice has no ERP bill id to act on.")
     return bill
 
 
-def _bill_gone(ctx: StepContext) -> bool:
+def _bill_gone(ctx: Ctx) -> bool:
     bill = ctx.erp.get_bill(_bill_id(ctx))
     if bill is not None:
         ctx.evidence["erp_bill"] = {"id": bill.id, "status": bill.status}
@@ -73,13 +105,13 @@ def _bill_gone(ctx: StepContext) -> bool:
 # delete-in-erp -------------------------------------------------------------------------------
 
 
-def probe_erp_deletion(ctx: StepContext) -> StepResult | None:
+def probe_erp_deletion(ctx: Ctx) -> StepResult | None:
     if _bill_gone(ctx):
         return StepResult(f"Bill {_erp_bill_id(ctx)} is deleted in {ctx.erp.product_name}.")
     return None
 
 
-def delete_in_erp(ctx: StepContext) -> StepResult:
+def delete_in_erp(ctx: Ctx) -> StepResult:
     if (done := probe_erp_deletion(ctx)) is not None:
         return done
     ctx.erp.delete_bill(_bill_id(ctx), idempotency_key=ctx.idempotency_key)
@@ -90,7 +122,7 @@ def delete_in_erp(ctx: StepContext) -> StepResult:
     return StepResult(f"Deleted bill {_erp_bill_id(ctx)} in {ctx.erp.product_name}.")
 
 
-def confirm_erp_deletion(ctx: StepContext) -> StepResult:
+def confirm_erp_deletion(ctx: Ctx) -> StepResult:
     if _bill_gone(ctx):
         return StepResult(
             f"Confirmed: bill {_erp_bill_id(ctx)} is no longer in {ctx.erp.product_name}."
@@ -104,18 +136,18 @@ def confirm_erp_deletion(ctx: StepContext) -> StepResult:
 # unlink --------------------------------------------------------------------------------------
 
 
-def _still_in_erp(ctx: StepContext) -> str | None:
+def _still_in_erp(ctx: Ctx) -> str | None:
     return None if _bill_gone(ctx) else STILL_IN_ERP.format(erp=ctx.erp.product_name)
 
 
-def _requisition(ctx: StepContext) -> Requisition | None:
+def _requisition(ctx: Ctx) -> Requisition | None:
     try:
         return ctx.procore.get_requisition(ctx.project_id, _invoice_id(ctx))
     except RemoteNotFound:
         return None
 
 
-def probe_unlink(ctx: StepContext) -> StepResult | None:
+def probe_unlink(ctx: Ctx) -> StepResult | None:
     requisition = _requisition(ctx)
     if requisition is None:
         raise Rejected(f"Invoice {_invoice_id(ctx)} is no longer in Procore.")
@@ -123,7 +155,7 @@ def probe_unlink(ctx: StepContext) -> StepResult | None:
     return StepResult(UNLINKED) if requisition.origin_id is None else None
 
 
-def unlink(ctx: StepContext) -> StepResult:
+def unlink(ctx: Ctx) -> StepResult:
     if (message := _still_in_erp(ctx)) is not None:
         raise Rejected(message, alert=True)
     if (done := probe_unlink(ctx)) is not None:
@@ -135,13 +167,13 @@ def unlink(ctx: StepContext) -> StepResult:
 # delete-in-procore ---------------------------------------------------------------------------
 
 
-def probe_procore_deletion(ctx: StepContext) -> StepResult | None:
+def probe_procore_deletion(ctx: Ctx) -> StepResult | None:
     if _requisition(ctx) is None:
         return StepResult(f"Deleted invoice {_invoice_id(ctx)} in Procore.")
     return None
 
 
-def delete_in_procore(ctx: StepContext) -> StepResult:
+def delete_in_procore(ctx: Ctx) -> StepResult:
     if (done := probe_procore_deletion(ctx)) is not None:
         return done
     ctx.procore.delete_requisition(ctx.project_id, _invoice_id(ctx))
@@ -151,7 +183,7 @@ def delete_in_procore(ctx: StepContext) -> StepResult:
 # reenter -------------------------------------------------------------------------------------
 
 
-def _reentered(ctx: StepContext, requisition: Requisition) -> StepResult:
+def _reentered(ctx: Ctx, requisition: Requisition) -> StepResult:
     after = requisition.fields
     return StepResult(
         f"Re-entered invoice {_invoice_id(ctx)} as {requisition.id}"
@@ -160,7 +192,7 @@ def _reentered(ctx: StepContext, requisition: Requisition) -> StepResult:
     )
 
 
-def probe_reentry(ctx: StepContext) -> StepResult | None:
+def probe_reentry(ctx: Ctx) -> StepResult | None:
     body = corrected_requisition(ctx.snapshot, ctx.data or {})
     found = ctx.procore.find_requisitions(
         ctx.project_id,
@@ -173,7 +205,7 @@ def probe_reentry(ctx: StepContext) -> StepResult | None:
     return None
 
 
-def reenter(ctx: StepContext) -> StepResult:
+def reenter(ctx: Ctx) -> StepResult:
     if (done := probe_reentry(ctx)) is not None:
         return done
     body = corrected_requisition(ctx.snapshot, ctx.data or {})
@@ -229,7 +261,7 @@ STEPS: tuple[Step, ...] = (
 # opening --------------------------------------------------------------------------------------
 
 
-def open_invoice(ctx: OpeningContext) -> Opened:
+def open_invoice(ctx: OpeningContext[InvoiceProcore, BillERP]) -> Opened:
     """Read the invoice; it must be synced with the ERP (else there is nothing to correct)."""
     invoice_id = int(ctx.subject_id)
     try:

@@ -19,7 +19,7 @@ from commands.workflows import workflows_app
 
 __version__ = "0.1.0"
 
-HELP = "Guarded, audited correction of Procore subcontractor invoices exported to an ERP."
+HELP = "Guarded, audited corrections of Procore invoices and commitments exported to an ERP."
 
 app = typer.Typer(cls=RelinkGroup, help=HELP, no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None, add_completion=False)
@@ -46,7 +46,7 @@ def main_options(
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    """Guarded, audited correction of Procore subcontractor invoices exported to an ERP."""
+    """Guarded, audited corrections of Procore invoices and commitments exported to an ERP."""
     # the options only: settings are read when a command first asks for them (Root.settings)
     ctx.obj = Root(db=db, config=config, json=json_output, no_color=no_color, debug=debug)
 

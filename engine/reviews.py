@@ -181,14 +181,26 @@ class AuditService:
         return counted[0]
 
     def _export_writer(self, filters: Filters, fmt: str) -> Callable[[IO[str]], int]:
-        from audit.export import write_csv_rows, write_jsonl_rows, write_ocsf
+        from audit.export import write_csv_rows, write_lines, write_ocsf
 
         if fmt == "ocsf":
             return lambda stream: write_ocsf(self._exported(filters, parse=True), stream)
-        by_rows = {"jsonl": write_jsonl_rows, "csv": write_csv_rows}.get(fmt)
-        if by_rows is None:
+        if fmt == "jsonl":
+            return lambda stream: write_lines(self._jsonl_lines(filters), stream)
+        if fmt != "csv":
             raise UsageError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
-        return lambda stream: by_rows(self._exported(filters), stream)
+        return lambda stream: write_csv_rows(self._exported(filters), stream)
+
+    def _jsonl_lines(self, filters: Filters) -> Iterator[str]:
+        """The JSONL lines of the matching entries, each row checked against its own hash as it
+        is read (:func:`audit.export.checked_jsonl_line`: one encoding of each row for both)."""
+        from audit.export import checked_jsonl_line
+
+        with self.db.read() as conn:
+            canonical_from = head(conn)["canonical_from"]
+            with contextlib.closing(rows(conn, filters)) as stored:
+                for row in stored:
+                    yield checked_jsonl_line(row, canonical_from=canonical_from)
 
     def _exported(self, filters: Filters, *, parse: bool = False) -> Iterator[Any]:
         """Matching stored rows (with ``parse``: entries), each checked against its own hash as

@@ -185,3 +185,30 @@ def test_cli_export_to_a_file_and_to_stdout(db_url: str, tmp_path: Path) -> None
     assert streamed.exit_code == 0
     assert [json.loads(line)["seq"] for line in streamed.stdout.splitlines()] == [1, 2, 3, 4, 5]
     assert relink("--format", "xml").exit_code == 2
+
+
+def test_the_fused_export_line_is_the_checked_line(db_url: str) -> None:
+    """The export's hot path (one encoding of each row for its hash and its line) gives exactly
+    the line of the long way (check the row, then write it), for both formats and for text that
+    needs escapes; a row whose hash does not match is refused the same way."""
+    from audit.errors import ChainBroken
+    from audit.export import checked_jsonl_line, jsonl_line
+    from audit.log import rows
+    from audit.verify import check_row
+    from tests.audit_support import generic
+
+    odd = {"reason": 'quote " backslash \\ tab \t é 𝄞 \u2028', "actor_name": "Zoë \x1b[31m"}
+    with opened(db_url) as db:
+        append(db, [e | odd for e in correction(1, 9001, 101)]
+               + generic(2, "commitment", "6001") + generic(3, "requisition", "9002"))
+        with db.read() as conn:
+            stored = list(rows(conn, Filters()))
+    assert {row[COLUMNS.index("format")] for row in stored} == {None, 2}  # both formats
+    for row in stored:
+        check_row(row)
+        assert checked_jsonl_line(row) == jsonl_line(row)
+    tampered = list(stored[3])
+    tampered[COLUMNS.index("workflow")] = "another-workflow"
+    with pytest.raises(ChainBroken) as refused:
+        checked_jsonl_line(tuple(tampered))
+    assert refused.value.seq == stored[3][0]

@@ -178,11 +178,11 @@ def test_a_failed_export_leaves_no_partial_file(
     folder = tmp_path / "exports"
     folder.mkdir()
 
-    def half_then_fail(rows: Any, stream: Any) -> int:
-        audit.export._write_lines(map(audit.export.jsonl_line, list(rows)[:2]), stream)
+    def half_then_fail(lines: Any, stream: Any) -> int:
+        audit.export._write_lines(list(lines)[:2], stream)
         raise failure
 
-    monkeypatch.setattr(audit.export, "write_jsonl_rows", half_then_fail)
+    monkeypatch.setattr(audit.export, "write_lines", half_then_fail)
     outcome = run("audit", "export", "--format", "jsonl", "--out", str(folder / "a.jsonl"))
     assert outcome.exit_code == (2 if isinstance(failure, OSError) else 5), outcome
     assert list(folder.iterdir()) == []

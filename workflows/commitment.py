@@ -32,6 +32,7 @@ from workflows.definition import (
     Subject,
     WorkflowDefinition,
 )
+from workflows.erp_steps import ADMIN, ERP_STEP, STANDARD_OR_ADMIN, UNLINKED, ErpTransaction
 from workflows.errors import Rejected
 
 
@@ -74,16 +75,7 @@ class State(enum.StrEnum):
     CANCELLED = "Cancelled"
 
 
-ADMIN = frozenset({"Admin"})
-STANDARD_OR_ADMIN = frozenset({"Standard", "Admin"})
-# product.md: unlinking needs Admin on Commitments, Standard or Admin on ERP Integrations and
-# Can Push to Accounting; deleting the ERP transaction is the same accounting act
-ERP_STEP = Requirement.of(
-    commitments=ADMIN, erp_integrations=STANDARD_OR_ADMIN, privileges={"can_push_to_accounting"}
-)
-
 STILL_IN_ERP = "The commitment is still in {erp}. Please delete it before retrying."
-UNLINKED = "Successfully Unlinked"
 
 
 # the corrected fields (--data) -----------------------------------------------------------------
@@ -141,62 +133,17 @@ def _existing(ctx: Ctx) -> Commitment:
     return found
 
 
-def _document_id(ctx: Ctx) -> str:
-    document = ctx.remote_ref.get("erp_document_id")
-    if not document:
-        raise Rejected("This commitment has no ERP transaction to act on.")
-    return str(document)
-
-
-def _document_gone(ctx: Ctx) -> bool:
-    document = ctx.erp.get_purchase_document(_document_id(ctx))
-    if document is not None:
-        ctx.evidence["erp_document"] = {"id": document.id, "status": document.status}
-        return False
-    ctx.evidence["erp_document"] = {"id": _document_id(ctx), "status": "gone"}
-    return True
-
-
-# delete-in-erp / confirm-erp-deletion --------------------------------------------------------
-
-
-def probe_erp_deletion(ctx: Ctx) -> StepResult | None:
-    if _document_gone(ctx):
-        return StepResult(
-            f"Transaction {_document_id(ctx)} is deleted in {ctx.erp.product_name}."
-        )
-    return None
-
-
-def delete_in_erp(ctx: Ctx) -> StepResult:
-    if (done := probe_erp_deletion(ctx)) is not None:
-        return done
-    ctx.erp.delete_purchase_document(_document_id(ctx), idempotency_key=ctx.idempotency_key)
-    if not _document_gone(ctx):
-        raise Rejected(
-            f"{ctx.erp.product_name} still shows transaction {_document_id(ctx)} after the delete."
-        )
-    return StepResult(f"Deleted transaction {_document_id(ctx)} in {ctx.erp.product_name}.")
-
-
-def confirm_erp_deletion(ctx: Ctx) -> StepResult:
-    if _document_gone(ctx):
-        return StepResult(
-            f"Confirmed: transaction {_document_id(ctx)} is no longer in"
-            f" {ctx.erp.product_name}."
-        )
-    raise Rejected(
-        f"Transaction {_document_id(ctx)} still exists in {ctx.erp.product_name}"
-        f" (status {ctx.evidence['erp_document']['status']}); delete it there, or run"
-        " delete-in-erp."
-    )
+DOCUMENT = ErpTransaction(
+    noun="transaction", ref_key="erp_document_id", evidence_key="erp_document",
+    missing="This commitment has no ERP transaction to act on.",
+    read=lambda erp, document_id: erp.get_purchase_document(document_id),
+    delete=lambda erp, document_id, key: erp.delete_purchase_document(
+        document_id, idempotency_key=key),
+    still_there=STILL_IN_ERP,
+)
 
 
 # unlink ------------------------------------------------------------------------------------------
-
-
-def _still_in_erp(ctx: Ctx) -> str | None:
-    return None if _document_gone(ctx) else STILL_IN_ERP.format(erp=ctx.erp.product_name)
 
 
 def probe_unlink(ctx: Ctx) -> StepResult | None:
@@ -206,7 +153,7 @@ def probe_unlink(ctx: Ctx) -> StepResult | None:
 
 
 def unlink(ctx: Ctx) -> StepResult:
-    if (message := _still_in_erp(ctx)) is not None:
+    if (message := DOCUMENT.still_in_erp(ctx)) is not None:
         raise Rejected(message, alert=True)
     if (done := probe_unlink(ctx)) is not None:
         return done
@@ -337,17 +284,17 @@ S, D, U, K, R, X, C = (
 STEPS: tuple[Step, ...] = (
     Step(
         "delete-in-erp", (S,), D, ERP_STEP,
-        action=delete_in_erp, probe=probe_erp_deletion,
+        action=DOCUMENT.delete_in_erp, probe=DOCUMENT.probe_deletion,
         summary="Delete (or void) the commitment's transaction in the ERP, then read it back.",
     ),
     Step(
         "confirm-erp-deletion", (S,), D, ERP_STEP,
-        action=confirm_erp_deletion,
+        action=DOCUMENT.confirm_deletion,
         summary="Confirm a transaction deleted by hand in the ERP is gone.",
     ),
     Step(
         "unlink", (D,), U, ERP_STEP,
-        action=unlink, probe=probe_unlink, out_of_order=_still_in_erp,
+        action=unlink, probe=probe_unlink, out_of_order=DOCUMENT.still_in_erp,
         summary="Check the ERP once more, then clear the commitment's ERP link in Procore.",
     ),
     Step(

@@ -23,6 +23,7 @@ from workflows.definition import (
     Subject,
     WorkflowDefinition,
 )
+from workflows.erp_steps import ADMIN, ERP_STEP, STANDARD_OR_ADMIN, UNLINKED, ErpTransaction
 from workflows.errors import Rejected
 from workflows.requisition import corrected_requisition, matches, validate_correction
 
@@ -68,76 +69,23 @@ class State(enum.StrEnum):
     CANCELLED = "Cancelled"
 
 
-ADMIN = frozenset({"Admin"})
-STANDARD_OR_ADMIN = frozenset({"Standard", "Admin"})
-ERP_STEP = Requirement.of(
-    commitments=ADMIN, erp_integrations=STANDARD_OR_ADMIN, privileges={"can_push_to_accounting"}
-)
-
 STILL_IN_ERP = "The requisition is still in {erp}. Please delete it before retrying."
-UNLINKED = "Successfully Unlinked"
 
 
 def _invoice_id(ctx: Ctx) -> int:
     return int(ctx.subject_id)
 
 
-def _erp_bill_id(ctx: Ctx) -> str | None:
-    bill = ctx.remote_ref.get("erp_bill_id")
-    return None if bill is None else str(bill)
-
-
-def _bill_id(ctx: Ctx) -> str:
-    if not (bill := _erp_bill_id(ctx)):
-        raise Rejected("This invoice has no ERP bill id to act on.")
-    return bill
-
-
-def _bill_gone(ctx: Ctx) -> bool:
-    bill = ctx.erp.get_bill(_bill_id(ctx))
-    if bill is not None:
-        ctx.evidence["erp_bill"] = {"id": bill.id, "status": bill.status}
-        return False
-    ctx.evidence["erp_bill"] = {"id": _erp_bill_id(ctx), "status": "gone"}
-    return True
-
-
-# delete-in-erp -------------------------------------------------------------------------------
-
-
-def probe_erp_deletion(ctx: Ctx) -> StepResult | None:
-    if _bill_gone(ctx):
-        return StepResult(f"Bill {_erp_bill_id(ctx)} is deleted in {ctx.erp.product_name}.")
-    return None
-
-
-def delete_in_erp(ctx: Ctx) -> StepResult:
-    if (done := probe_erp_deletion(ctx)) is not None:
-        return done
-    ctx.erp.delete_bill(_bill_id(ctx), idempotency_key=ctx.idempotency_key)
-    if not _bill_gone(ctx):
-        raise Rejected(
-            f"{ctx.erp.product_name} still shows bill {_erp_bill_id(ctx)} after the delete."
-        )
-    return StepResult(f"Deleted bill {_erp_bill_id(ctx)} in {ctx.erp.product_name}.")
-
-
-def confirm_erp_deletion(ctx: Ctx) -> StepResult:
-    if _bill_gone(ctx):
-        return StepResult(
-            f"Confirmed: bill {_erp_bill_id(ctx)} is no longer in {ctx.erp.product_name}."
-        )
-    raise Rejected(
-        f"Bill {_erp_bill_id(ctx)} still exists in {ctx.erp.product_name}"
-        f" (status {ctx.evidence['erp_bill']['status']}); delete it there, or run delete-in-erp."
-    )
+BILL = ErpTransaction(
+    noun="bill", ref_key="erp_bill_id", evidence_key="erp_bill",
+    missing="This invoice has no ERP bill id to act on.",
+    read=lambda erp, bill_id: erp.get_bill(bill_id),
+    delete=lambda erp, bill_id, key: erp.delete_bill(bill_id, idempotency_key=key),
+    still_there=STILL_IN_ERP,
+)
 
 
 # unlink --------------------------------------------------------------------------------------
-
-
-def _still_in_erp(ctx: Ctx) -> str | None:
-    return None if _bill_gone(ctx) else STILL_IN_ERP.format(erp=ctx.erp.product_name)
 
 
 def _requisition(ctx: Ctx) -> Requisition | None:
@@ -156,7 +104,7 @@ def probe_unlink(ctx: Ctx) -> StepResult | None:
 
 
 def unlink(ctx: Ctx) -> StepResult:
-    if (message := _still_in_erp(ctx)) is not None:
+    if (message := BILL.still_in_erp(ctx)) is not None:
         raise Rejected(message, alert=True)
     if (done := probe_unlink(ctx)) is not None:
         return done
@@ -229,17 +177,17 @@ E, D, U, P, R, C = (
 STEPS: tuple[Step, ...] = (
     Step(
         "delete-in-erp", (E,), D, ERP_STEP,
-        action=delete_in_erp, probe=probe_erp_deletion,
+        action=BILL.delete_in_erp, probe=BILL.probe_deletion,
         summary="Delete (or void) the linked bill in the ERP, then read it back.",
     ),
     Step(
         "confirm-erp-deletion", (E,), D, ERP_STEP,
-        action=confirm_erp_deletion,
+        action=BILL.confirm_deletion,
         summary="Confirm a bill deleted by hand in the ERP is gone.",
     ),
     Step(
         "unlink", (D,), U, ERP_STEP,
-        action=unlink, probe=probe_unlink, out_of_order=_still_in_erp,
+        action=unlink, probe=probe_unlink, out_of_order=BILL.still_in_erp,
         summary="Check the ERP once more, then clear the invoice's ERP link in Procore.",
     ),
     Step(

@@ -177,9 +177,10 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def validate_config(
     raw: Mapping[str, Any], where: str, *, default_workflow: str | None = None
-) -> None:
-    """Refuse unknown settings, secrets and an invalid ``[policy]``, naming ``where``."""
-    _policy(raw.get("policy", {}), where, default_workflow)
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Refuse unknown settings, secrets and an invalid ``[policy]``, naming ``where``; return
+    the policy it sets (workflow -> step -> rule)."""
+    policy = _policy(raw.get("policy", {}), where, default_workflow)
     for section, table in raw.items():
         if section == "policy":
             continue
@@ -196,6 +197,7 @@ def validate_config(
                 else next(f"{section}.{k}" for k in table if (section, k) not in KEYS)
             )
             raise UsageError(f"{where}: unknown setting {bad!r}")
+    return policy
 
 
 def load_settings(
@@ -214,12 +216,12 @@ def load_settings(
     policy: dict[str, dict[str, dict[str, Any]]] = {}
     for path, trusted in sources:
         layer, data = load_config(path)
-        validate_config(layer, str(path), default_workflow=default_workflow)
+        rules = validate_config(layer, str(path), default_workflow=default_workflow)
         if not trusted:  # ./relink.toml: policy, endpoints, database... only when allowed
             from engine.trust import check_working_directory_file
 
             check_working_directory_file(path, layer, data)
-        rules = _policy(layer.pop("policy", {}), str(path), default_workflow)
+        layer.pop("policy", None)
         for workflow, steps in rules.items():
             policy.setdefault(workflow, {}).update(steps)
         for section, table in layer.items():

@@ -17,6 +17,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sandbox import seed
+from sandbox.requisition_input import boolean as _boolean
+from sandbox.requisition_input import optional_text as _optional_text
+from sandbox.requisition_input import text as _text
 
 STATUSES = {
     "work_order_contract": (
@@ -36,24 +39,6 @@ LOCKED_WHILE_SYNCED = ("vendor_id", "title", "status", "retainage_percent")
 
 Errors = dict[str, list[str]]
 Check = Callable[[Any], tuple[Any, str | None]]
-
-
-def _text(value: Any) -> tuple[Any, str | None]:
-    if not isinstance(value, str) or not value.strip() or len(value) > 255:
-        return None, "must be a non-empty string of at most 255 characters"
-    return value, None
-
-
-def _optional_text(value: Any) -> tuple[Any, str | None]:
-    if value is not None and (not isinstance(value, str) or len(value) > 10_000):
-        return None, "must be a string or null"
-    return value, None
-
-
-def _boolean(value: Any) -> tuple[Any, str | None]:
-    if not isinstance(value, bool):
-        return None, "must be true or false"
-    return value, None
 
 
 def _optional_date(value: Any) -> tuple[Any, str | None]:

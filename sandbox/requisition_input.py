@@ -47,13 +47,13 @@ def _integer(value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
-def _text(value: Any) -> tuple[Any, str | None]:
+def text(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, str) or not value.strip() or len(value) > 255:
         return None, "must be a non-empty string of at most 255 characters"
     return value, None
 
 
-def _optional_text(value: Any) -> tuple[Any, str | None]:
+def optional_text(value: Any) -> tuple[Any, str | None]:
     if value is not None and (not isinstance(value, str) or len(value) > 10_000):
         return None, "must be a string or null"
     return value, None
@@ -65,7 +65,7 @@ def _status(value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
-def _boolean(value: Any) -> tuple[Any, str | None]:
+def boolean(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, bool):
         return None, "must be true or false"
     return value, None
@@ -83,10 +83,10 @@ _FIELD_CHECKS: dict[str, Callable[[Any], tuple[Any, str | None]]] = {
     "requisition_start": _date,
     "requisition_end": _date,
     "billing_date": _date,
-    "invoice_number": _text,
+    "invoice_number": text,
     "status": _status,
-    "comment": _optional_text,
-    "final": _boolean,
+    "comment": optional_text,
+    "final": boolean,
 }
 
 

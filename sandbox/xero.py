@@ -112,11 +112,16 @@ def validation_error(message: str, element: dict[str, Any] | None = None) -> Res
 
 
 def _envelope(state: SandboxState, bill: BillRecord) -> Response:
+    return _answer(state, "Invoices", render(state, bill))
+
+
+def _answer(state: SandboxState, collection: str, item: dict[str, Any]) -> Response:
+    """Xero's 200 answer: the envelope around one item of ``collection``."""
     body = {
         "Status": "OK",
         "ProviderName": "relink sandbox",
         "DateTimeUTC": _xero_date(state.now()),
-        "Invoices": [render(state, bill)],
+        collection: [item],
     }
     return json_response(200, body)
 
@@ -230,13 +235,7 @@ def render_order(state: SandboxState, order: PurchaseDocumentRecord) -> dict[str
 
 
 def _order_envelope(state: SandboxState, order: PurchaseDocumentRecord) -> Response:
-    body = {
-        "Status": "OK",
-        "ProviderName": "relink sandbox",
-        "DateTimeUTC": _xero_date(state.now()),
-        "PurchaseOrders": [render_order(state, order)],
-    }
-    return json_response(200, body)
+    return _answer(state, "PurchaseOrders", render_order(state, order))
 
 
 def _find_order(state: SandboxState, order_id: str) -> PurchaseDocumentRecord | None:

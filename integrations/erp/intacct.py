@@ -32,18 +32,11 @@ class SageIntacct(Connector):
         reply = self._http.request("GET", f"{PATH}/{self._segment(bill_id)}")
         if self._gone(reply):
             return None
-        self._http.check(reply, error_words)
-        shape = self._shape(reply)
-        result = shape.mapping(
-            shape.field(shape.mapping(reply.body, "the answer"), "ia::result"), "ia::result"
-        )
-        key = shape.req_text(result, "key")
-        if key != bill_id:
-            raise self._http.protocol_error(reply, "the answer is about another bill")
+        shape, result = self._result(reply, bill_id, "bill")
         state = shape.req_text(result, "state")
         shape.text(result, "id", optional=True)
         shape.text(result, "billNumber", optional=True)
-        return Bill(id=key, status=state, raw=result)
+        return Bill(id=bill_id, status=state, raw=result)
 
     def delete_bill(self, bill_id: str, *, idempotency_key: str) -> None:
         reply = self._http.request(
@@ -83,21 +76,26 @@ class SageIntacct(Connector):
         )
         if self._gone(reply):
             return None
-        self._http.check(reply, error_words)
-        shape = self._shape(reply)
-        result = shape.mapping(
-            shape.field(shape.mapping(reply.body, "the answer"), "ia::result"), "ia::result"
-        )
-        found = shape.req_text(result, "key")
-        if found != key:
-            raise self._http.protocol_error(reply, "the answer is about another document")
+        shape, result = self._result(reply, key, "document")
         state = shape.choice(result, "state", DOCUMENT_STATES)
         document_type = shape.req_text(result, "documentType")
         if not document_type.strip():
             raise shape.fail("field 'documentType' is empty")
         number = shape.text(result, "documentNumber", optional=True)
         shape.text(result, "documentId", optional=True)
-        return PurchaseDocument(id=found, number=number, status=state or ""), document_type
+        return PurchaseDocument(id=key, number=number, status=state or ""), document_type
+
+    def _result(self, reply: Reply, key: str, what: str) -> tuple[Any, dict[str, Any]]:
+        """The checked ``ia::result`` of a read of object ``key``, and the shape that read it;
+        a protocol error if the answer is about another object."""
+        self._http.check(reply, error_words)
+        shape = self._shape(reply)
+        result = shape.mapping(
+            shape.field(shape.mapping(reply.body, "the answer"), "ia::result"), "ia::result"
+        )
+        if shape.req_text(result, "key") != key:
+            raise self._http.protocol_error(reply, f"the answer is about another {what}")
+        return shape, result
 
     def _gone(self, reply: Reply) -> bool:
         """404 in Intacct's own error shape (a 404 from elsewhere, e.g. a wrong URL, is not)."""

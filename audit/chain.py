@@ -37,7 +37,10 @@ from collections.abc import Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
+import orjson
 import rfc8785
+
+from audit import canonical
 
 GENESIS = "0" * 64
 
@@ -92,12 +95,12 @@ OUTCOMES = ("in_flight", "succeeded", "refused", "failed")
 def entry_hash(entry: dict[str, Any]) -> str:
     """The hash of an entry (its ``hash`` field, if present, is left out)."""
     body = {key: value for key, value in entry.items() if key != "hash"}
-    return hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+    return hashlib.sha256(canonical.dumps(body)).hexdigest()
 
 
 def evidence_text(evidence: dict[str, Any]) -> str:
     """How evidence is stored: its JCS text, the very bytes its entry's hash covers."""
-    return rfc8785.dumps(evidence).decode("utf-8")
+    return canonical.dumps(evidence).decode("utf-8")
 
 
 def legacy_evidence_text(evidence: dict[str, Any]) -> str:
@@ -224,6 +227,23 @@ _LAYOUT_1 = _layout(FIELDS)
 _LAYOUT_2 = _layout(FIELDS_2)
 
 
+def _fast_layout(fields: tuple[str, ...]) -> tuple[tuple[str, ...], Any]:
+    """How :func:`row_hash`'s fast path hashes a row of one format: its hashed keys, sorted
+    (they are ASCII, so this is JCS's order), and a getter of their values from a stored row."""
+    hashed = tuple(sorted(field for field in fields if field != "hash"))
+    return hashed, operator.itemgetter(*(COLUMNS.index(field) for field in hashed))
+
+
+_FAST_2 = _fast_layout(FIELDS_2)
+_HASHED_1 = FIELDS[:-1]
+assert FIELDS[-1] == "hash" and COLUMNS[: len(_HASHED_1)] == _HASHED_1
+_COLUMN_TYPES = frozenset((str, int, type(None)))
+_Fragment = orjson.Fragment
+_orjson_dumps = orjson.dumps
+_STRICT = orjson.OPT_STRICT_INTEGER
+_SORTED_STRICT = canonical.OPTIONS
+
+
 def jcs_scalar(value: Any) -> str:
     """The JCS text of a stored column's value (a string, an integer or null; anything else
     goes through rfc8785, which raises CanonicalizationError where JCS has no form)."""
@@ -241,7 +261,35 @@ def row_hash(row: Sequence[Any], evidence: str | None = None) -> str:
     into the JCS bytes as stored (or ``evidence`` instead): without the format-2 keys when its
     ``format`` is NULL, with them when it is 2. Raises FormatError (a ValueError) for any other
     row (:func:`row_format`), CanonicalizationError (a ValueError) when a value has no JCS
-    form, TypeError when the evidence is not text."""
+    form, TypeError when the evidence is not text.
+
+    orjson writes the body (keys already in JCS order, the evidence text spliced as a
+    fragment) when every value is a string, an integer or null, the domain where its bytes are
+    JCS's (tests/test_fast_canonical.py); anything else, an integer beyond JCS's or a string
+    that is not UTF-8 included, goes through :func:`jcs_row_hash`, the pure-Python reference.
+    """
+    text = row[_EVIDENCE] if evidence is None else evidence
+    if type(text) is str and _COLUMN_TYPES.issuperset(map(type, row)):
+        if row[_FORMAT] is None and row[_SUBJECT_TYPE] is None and row[_SUBJECT_ID] is None:
+            # a format-1 row's first columns are its hashed fields (then hash): orjson sorts
+            fields = dict(zip(_HASHED_1, row, strict=False))
+            option = _SORTED_STRICT
+        elif type(row[_FORMAT]) is int and row[_FORMAT] == FORMAT_2:
+            fields = dict(zip(_FAST_2[0], _FAST_2[1](row), strict=True))
+            option = _STRICT
+        else:
+            return jcs_row_hash(row, evidence)  # FormatError
+        fields["evidence"] = _Fragment(text)
+        try:
+            return hashlib.sha256(_orjson_dumps(fields, option=option)).hexdigest()
+        except orjson.JSONEncodeError:
+            pass
+    return jcs_row_hash(row, evidence)
+
+
+def jcs_row_hash(row: Sequence[Any], evidence: str | None = None) -> str:
+    """:func:`row_hash` the long way: each value written in JCS by Python (:func:`jcs_scalar`)
+    into the body's template, the reference the fast path is tested against."""
     text = row[_EVIDENCE] if evidence is None else evidence
     if type(text) is not str:
         raise TypeError("evidence is not text")
@@ -251,7 +299,7 @@ def row_hash(row: Sequence[Any], evidence: str | None = None) -> str:
         row_format(row)  # FormatError unless it is format 2
         body, scalars, splice = _LAYOUT_2
     encode = encode_basestring
-    values = [  # jcs_scalar, its common cases inline: this runs for every entry verified
+    values = [  # jcs_scalar, its common cases inline
         encode(value) if type(value) is str else "null" if value is None else jcs_scalar(value)
         for value in scalars(row)
     ]

@@ -18,11 +18,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from audit import canonical
 from audit.chain import DuplicateKey, unique_object
 from audit.errors import CheckpointError, CheckpointUnreadable
 
@@ -121,7 +121,7 @@ def sign_checkpoint(
         private_key
     )
     payload: dict[str, Any] = {"log_id": log_id, "seq": seq, "hash": hash, "signed_at": signed_at}
-    signature = key.sign(rfc8785.dumps(payload))
+    signature = key.sign(canonical.dumps(payload))
     return payload | {
         "public_key": _b64(_raw(key.public_key())),
         "signature": _b64(signature),
@@ -157,7 +157,7 @@ def verify_checkpoint(checkpoint: dict[str, Any], public_key_path: Path) -> None
     payload = {field: checkpoint[field] for field in SIGNED_FIELDS}
     try:
         key.verify(base64.b64decode(checkpoint["signature"], validate=True),
-                   rfc8785.dumps(payload))
+                   canonical.dumps(payload))
     except InvalidSignature:
         raise CheckpointError(
             f"bad checkpoint signature: seq {checkpoint['seq']} was altered or not signed by"

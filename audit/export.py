@@ -30,17 +30,23 @@ import csv
 import datetime as dt
 import functools
 import hashlib
+import io
 import json
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring
 from typing import IO, Any
 
+import orjson
+
+from audit import canonical
 from audit.chain import (
     COLUMNS,
     FIELDS,
     FIELDS_2,
     FORMAT_2,
     FORMAT_2_KEYS,
+    entry_from_row,
     evidence_text,
     wire_values,
 )
@@ -136,6 +142,128 @@ def checked_jsonl_line(row: tuple[Any, ...], *, canonical_from: int = 1) -> str:
                 return line % tuple(encoded[i] for i in wire)
     check_row(row, canonical_from=canonical_from)  # raises ChainBroken where the row is bad
     return jsonl_line(row)
+
+
+# the same at C speed: orjson writes the hashed body and the line (their keys in JCS order and
+# in wire order; the evidence spliced as stored), where its bytes are JCS's and json's: every
+# value a string, an integer within JCS's range or null (tests/test_fast_canonical.py)
+
+
+_WIRE_2 = operator.itemgetter(*(COLUMNS.index(field) for field in FIELDS_2))
+_INTEGER_COLUMNS = operator.itemgetter(*(
+    COLUMNS.index(field) for field in ("seq", "workflow_id", "workflow_version", "company_id",
+                                       "project_id", "invoice_id", "actor_id", "format")))
+_COLUMN_TYPES = frozenset((str, int, type(None)))
+_Fragment = orjson.Fragment
+_dumps = orjson.dumps
+_STRICT = orjson.OPT_STRICT_INTEGER
+_SORTED_STRICT = canonical.OPTIONS
+
+
+def _matched(row: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The wire form of a row that hashes to its own ``hash`` on the fast path, its evidence
+    as a fragment of the stored text; None for any other row (a mismatch, or a row outside
+    the fast path's domain: the long way tells). The object without its ``hash`` (the last
+    key of both formats) written with sorted keys is the hashed body; with its ``hash`` back,
+    in wire order, the line."""
+    if row[_FORMAT] is None and row[_SUBJECT_TYPE] is None and row[_SUBJECT_ID] is None:
+        line = dict(zip(FIELDS, row, strict=False))  # a format-1 row's first columns
+    elif type(row[_FORMAT]) is int and row[_FORMAT] == FORMAT_2:
+        line = dict(zip(FIELDS_2, _WIRE_2(row), strict=True))
+    else:
+        return None
+    # a stored row's text columns hold text (or NULL: None) on either database; an integer
+    # column may hold a REAL on SQLite, which orjson would write, so its integer columns are
+    # checked (anything else orjson refuses: JSONEncodeError, the long way)
+    if float in map(type, _INTEGER_COLUMNS(row)) or type(row[_ROW_EVIDENCE]) is not str:
+        return None
+    line["evidence"] = _Fragment(row[_ROW_EVIDENCE])
+    stored = line.pop("hash")
+    try:
+        if hashlib.sha256(_dumps(line, option=_SORTED_STRICT)).hexdigest() != stored:
+            return None
+    except orjson.JSONEncodeError:
+        return None
+    line["hash"] = stored
+    return line
+
+
+def checked_jsonl_bytes(row: tuple[Any, ...], *, canonical_from: int = 1) -> bytes:
+    """:func:`checked_jsonl_line` as UTF-8 bytes, the common case at C speed."""
+    line = _matched(row)
+    if line is not None:
+        return _dumps(line, option=_STRICT)  # the values orjson just wrote for the body
+    return checked_jsonl_line(row, canonical_from=canonical_from).encode("utf-8")
+
+
+def checked_ocsf_bytes(row: tuple[Any, ...], *, canonical_from: int = 1) -> bytes:
+    """The OCSF line of a stored row once the row is checked against its own hash: the bytes
+    :func:`write_ocsf` writes for its entry. Raises ChainBroken where the row is bad or its
+    evidence ambiguous (as :func:`audit.log.query`)."""
+    entry = _matched(row)
+    if entry is not None:
+        text = row[_ROW_EVIDENCE]
+        try:
+            evidence = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            evidence = None
+        # the evidence is read once, by orjson: when its text is what orjson writes for what
+        # it read (so no key twice), in the domain where orjson's bytes are json's, it goes
+        # into the event as that very text
+        if (type(evidence) is dict and canonical.plain(evidence)
+                and _dumps(evidence) == text.encode("utf-8")):
+            event = ocsf_event(entry)  # its evidence, a fragment of the text, goes as it is
+            with contextlib.suppress(orjson.JSONEncodeError):
+                return _dumps(event)
+    from audit.errors import ChainBroken
+    from audit.verify import check_row
+
+    check_row(row, canonical_from=canonical_from)
+    try:
+        found = entry_from_row(row)
+    except ValueError as exc:  # EvidenceError, FormatError
+        raise ChainBroken(row[0], str(exc)) from None
+    return _JSON.encode(ocsf_event(found)).encode("utf-8")
+
+
+def csv_block(rows: Iterable[tuple[Any, ...]]) -> str:
+    """The CSV rows (no header) of stored rows, as :func:`write_csv_rows` writes them."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerows(map(csv_cells, rows))
+    return buffer.getvalue()
+
+
+def export_part(
+    rows: Iterable[tuple[Any, ...]], fmt: str, *, canonical_from: int = 1
+) -> Iterator[tuple[bytes, int]]:
+    """The lines of stored rows in ``fmt`` (``jsonl``, ``csv`` without its header, ``ocsf``),
+    each row checked against its own hash first, in blocks of up to :data:`BATCH` rows: (UTF-8
+    text, rows in it). Raises ChainBroken at the first bad row."""
+    from audit.verify import check_row
+
+    batch: list[Any] = []
+    if fmt == "csv":
+        for row in rows:
+            check_row(row, canonical_from=canonical_from)
+            batch.append(row)
+            if len(batch) == BATCH:
+                yield csv_block(batch).encode("utf-8"), BATCH
+                batch.clear()
+        if batch:
+            yield csv_block(batch).encode("utf-8"), len(batch)
+        return
+    line = checked_jsonl_bytes if fmt == "jsonl" else checked_ocsf_bytes
+    for row in rows:
+        batch.append(line(row, canonical_from=canonical_from))
+        if len(batch) == BATCH:
+            batch.append(b"")
+            yield b"\n".join(batch), BATCH
+            batch.clear()
+    if batch:
+        count = len(batch)
+        batch.append(b"")
+        yield b"\n".join(batch), count
 
 
 def write_lines(lines: Iterable[str], stream: IO[str]) -> int:
@@ -278,82 +406,111 @@ def ocsf_event(entry: dict[str, Any]) -> dict[str, Any]:
     ``metadata.uid`` = the entry's hash, ``metadata.sequence`` = its seq; the entry itself (its
     wire form) under ``unmapped``. Null fields are left out, as OCSF expects.
     """
-    action = entry.get("action") or ""
+    get = entry.get
+    action = get("action") or ""
     activity_id = ACTIVITIES.get(action, UPDATE)
-    status_id, status, severity_id = STATUSES.get(entry.get("outcome") or "", (99, "Other", 1))
+    name, type_uid, type_name = _ACTIVITY[activity_id]
+    outcome = get("outcome")
+    status_id, status, severity_id = STATUSES.get(outcome or "", _OTHER_STATUS)
+    recorded_at = get("recorded_at")
     event: dict[str, Any] = {
         "class_uid": CLASS_UID,
         "class_name": "API Activity",
         "category_uid": CATEGORY_UID,
         "category_name": "Application Activity",
         "activity_id": activity_id,
-        "activity_name": ACTIVITY_NAMES[activity_id],
-        "type_uid": CLASS_UID * 100 + activity_id,
-        "type_name": f"API Activity: {ACTIVITY_NAMES[activity_id]}",
-        "time": epoch_ms(entry.get("recorded_at")),
+        "activity_name": name,
+        "type_uid": type_uid,
+        "type_name": type_name,
+        "time": epoch_ms(recorded_at),
         "severity_id": severity_id,
         "status_id": status_id,
         "status": status,
-        "status_detail": entry.get("outcome"),
-        "message": entry.get("message"),
-        "actor": _actor(entry),
-        "api": _compact({
-            "operation": action,
-            "service": _compact({
-                "name": entry.get("workflow"),
-                "version": _text(entry.get("workflow_version")),
-            }),
-        }),
-        "src_endpoint": {"name": "relink"},  # relink does not record the operator's host
-        "resources": _resources(entry),
-        "metadata": _compact({
-            "version": OCSF_VERSION,
-            "product": _product(),
-            "log_name": "audit",
-            "log_provider": "relink",
-            "uid": entry.get("hash"),
-            "sequence": entry.get("seq"),
-            "original_time": entry.get("recorded_at"),
-            "correlation_uid": _text(entry.get("workflow_id")),
-            "event_code": action,
-        }),
-        "unmapped": entry,
     }
-    return _compact(event)
+    # built in place, key by key, leaving out nulls and empty lists (as _compact would)
+    message = get("message")
+    if outcome is not None and outcome != []:
+        event["status_detail"] = outcome
+    if message is not None and message != []:
+        event["message"] = message
+    event["actor"] = _actor(entry)
+    service: dict[str, Any] = {}
+    workflow, version = get("workflow"), get("workflow_version")
+    if workflow is not None and workflow != []:
+        service["name"] = workflow
+    if version is not None:
+        service["version"] = str(version)
+    event["api"] = {"operation": action, "service": service}
+    event["src_endpoint"] = {"name": "relink"}  # relink does not record the operator's host
+    resources = _resources(entry)
+    if resources:
+        event["resources"] = resources
+    metadata = {"version": OCSF_VERSION, "product": _product(), "log_name": "audit",
+                "log_provider": "relink"}
+    uid, sequence, workflow_id = get("hash"), get("seq"), get("workflow_id")
+    if uid is not None and uid != []:
+        metadata["uid"] = uid
+    if sequence is not None and sequence != []:
+        metadata["sequence"] = sequence
+    if recorded_at is not None and recorded_at != []:
+        metadata["original_time"] = recorded_at
+    if workflow_id is not None:
+        metadata["correlation_uid"] = str(workflow_id)
+    metadata["event_code"] = action
+    event["metadata"] = metadata
+    event["unmapped"] = entry
+    return event
+
+
+_ACTIVITY = {activity: (name, CLASS_UID * 100 + activity, f"API Activity: {name}")
+             for activity, name in ACTIVITY_NAMES.items()}
+_OTHER_STATUS = (99, "Other", 1)
 
 
 def _actor(entry: dict[str, Any]) -> dict[str, Any]:
-    login = entry.get("actor_login")
-    user = _compact({
-        "uid": _text(entry.get("actor_id")),
-        "name": login,
-        "full_name": entry.get("actor_name"),
-        "email_addr": login if isinstance(login, str) and "@" in login else None,
-        "type_id": 1 if login or entry.get("actor_id") is not None else None,  # User
-    })
+    get = entry.get
+    login, actor_id, full_name = get("actor_login"), get("actor_id"), get("actor_name")
+    user: dict[str, Any] = {}
+    if actor_id is not None:
+        user["uid"] = str(actor_id)
+    if login is not None and login != []:
+        user["name"] = login
+    if full_name is not None and full_name != []:
+        user["full_name"] = full_name
+    if isinstance(login, str) and "@" in login:
+        user["email_addr"] = login
+    if login or actor_id is not None:
+        user["type_id"] = 1  # User
     return {"user": user} if user else {"app_name": "relink"}
 
 
 def _resources(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    get = entry.get
     resources = []
-    where = _compact({
-        "company_id": entry.get("company_id"),
-        "project_id": entry.get("project_id"),
-    }) or None
-    if entry.get("subject_id") is not None or entry.get("subject_type") is not None:
-        resources.append(_compact({
-            "uid": _text(entry.get("subject_id")),
-            "type": _text(entry.get("subject_type")),
-            "data": where,
-        }))
-    if entry.get("invoice_id") is not None:
-        resources.append(_compact({
-            "uid": _text(entry["invoice_id"]),
-            "type": "Procore Requisition",
-            "data": where,
-        }))
-    if entry.get("erp_bill_id") is not None:
-        resources.append({"uid": _text(entry["erp_bill_id"]), "type": "ERP Bill"})
+    company_id, project_id = get("company_id"), get("project_id")
+    found: dict[str, Any] = {}
+    if company_id is not None and company_id != []:
+        found["company_id"] = company_id
+    if project_id is not None and project_id != []:
+        found["project_id"] = project_id
+    where = found or None
+    subject_id, subject_type = get("subject_id"), get("subject_type")
+    if subject_id is not None or subject_type is not None:
+        resource: dict[str, Any] = {"uid": str(subject_id)} if subject_id is not None else {}
+        if subject_type is not None:
+            resource["type"] = str(subject_type)
+        if where is not None:
+            resource["data"] = where
+        resources.append(resource)
+    invoice_id = get("invoice_id")
+    if invoice_id is not None:
+        resource = {"uid": str(invoice_id), "type": "Procore Requisition"}
+        if where is not None:
+            resource["data"] = where
+        resources.append(resource)
+    bill = get("erp_bill_id")
+    if bill is not None:
+        resources.append({"uid": str(bill), "type": "ERP Bill"})
     return resources
 
 

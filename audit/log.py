@@ -118,7 +118,8 @@ def _wire_keys(fields: dict[str, Any]) -> tuple[str, ...]:
 class Filters:
     """Audit log filters of spec/cli.md; ``since``/``until`` are UTC ISO strings.
     ``subject_type`` and ``subject_id`` match format-2 entries only (format-1 entries have
-    none: their subject is ``invoice_id``)."""
+    none: their subject is ``invoice_id``). ``after_seq`` and ``through_seq`` bound ``seq``
+    (``after_seq < seq <= through_seq``): a part of the log, as verification reads it."""
 
     workflow_id: int | None = None
     invoice_id: int | None = None
@@ -130,24 +131,42 @@ class Filters:
     until: str | None = None
     subject_type: str | None = None
     subject_id: str | None = None
+    after_seq: int | None = None
+    through_seq: int | None = None
+    # resolved by a reader (engine.reviews) from what an operator typed: the stored logins
+    # ``actor_login`` stands for (:func:`logins_like`; matched instead of it), and the
+    # corrections whose every entry matches ``invoice_id`` too (they re-entered that invoice)
+    actor_logins: tuple[str, ...] | None = None
+    produced_by: tuple[int, ...] | None = None
 
     def clauses(self) -> list[Any]:
         c = ENTRY.c
         pairs = [
             (c.workflow_id, self.workflow_id),
-            (c.invoice_id, self.invoice_id),
             (c.subject_type, self.subject_type),
             (c.subject_id, self.subject_id),
             (c.project_id, self.project_id),
-            (c.actor_login, self.actor_login),
             (c.action, self.action),
             (c.outcome, self.outcome),
         ]
+        if self.actor_logins is None:
+            pairs.append((c.actor_login, self.actor_login))
         clauses = [column == value for column, value in pairs if value is not None]
+        if self.actor_logins is not None:
+            clauses.append(c.actor_login.in_(self.actor_logins))
+        if self.invoice_id is not None and self.produced_by:
+            clauses.append(sa.or_(c.invoice_id == self.invoice_id,
+                                  c.workflow_id.in_(self.produced_by)))
+        elif self.invoice_id is not None:
+            clauses.append(c.invoice_id == self.invoice_id)
         if self.since is not None:
             clauses.append(c.recorded_at >= self.since)
         if self.until is not None:
             clauses.append(c.recorded_at < self.until)
+        if self.after_seq is not None:
+            clauses.append(c.seq > self.after_seq)
+        if self.through_seq is not None:
+            clauses.append(c.seq <= self.through_seq)
         return clauses
 
 
@@ -243,6 +262,37 @@ def query(
         except (EvidenceError, FormatError) as exc:
             raise ChainBroken(row[0], str(exc)) from None
         yield entry
+
+
+def count(conn: Connection, filters: Filters) -> int:
+    """How many entries match ``filters``."""
+    statement = sa.select(sa.func.count()).select_from(ENTRY).where(*filters.clauses())
+    return int(conn.execute(statement).scalar_one())
+
+
+# Every distinct login with one index seek each (a loose index scan, on SQLite and PostgreSQL
+# alike), however many entries each has.
+_LOGINS = sa.text(
+    "WITH RECURSIVE logins(login) AS ("
+    " SELECT MIN(actor_login) FROM audit_entry"
+    " UNION ALL"
+    " SELECT (SELECT MIN(actor_login) FROM audit_entry WHERE actor_login > logins.login)"
+    " FROM logins WHERE logins.login IS NOT NULL"
+    ") SELECT login FROM logins WHERE login IS NOT NULL"
+)
+
+
+def logins_like(conn: Connection, actor: str) -> tuple[str, ...]:
+    """The stored logins an operator means by ``actor``: the same login in any case, or, for a
+    name without ``@``, every login whose local part it is (``ana`` for
+    ``Ana@summit.example``)."""
+    wanted = actor.casefold()
+    found = []
+    for (login,) in conn.execute(_LOGINS):
+        folded = str(login).casefold()
+        if folded == wanted or ("@" not in wanted and folded.split("@")[0] == wanted):
+            found.append(str(login))
+    return tuple(found)
 
 
 def head(conn: Connection, *, for_update: bool = False) -> dict[str, Any]:

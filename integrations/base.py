@@ -38,11 +38,13 @@ class ProcoreAPI(CallRecorder, Protocol):
         *,
         commitment_id: int | None = None,
         invoice_number: str | None = None,
+        status: str | None = None,
     ) -> list[Requisition]:
         """All requisitions of the project matching the filters (every page)."""
 
-    def unlink_requisition(self, requisition_id: int) -> None:
-        """Clear the ERP link (external_data sync). Raises RemoteRefused with Procore's message."""
+    def sync_external_data(self, updates: list[dict[str, Any]]) -> None:
+        """ERP External Data Sync (a service account's token only). Raises RemoteRefused with
+        Procore's per-item errors."""
 
     def delete_requisition(self, project_id: int, requisition_id: int) -> None:
         """Raises RemoteRefused (422) when Procore will not delete it."""
@@ -55,9 +57,6 @@ class ProcoreAPI(CallRecorder, Protocol):
         """The subcontract (``work_order_contracts``), else the purchase order
         (``purchase_order_contracts``) with this id. Raises RemoteNotFound when neither."""
 
-    def unlink_commitment(self, commitment: Commitment) -> None:
-        """Clear the ERP link (external_data sync, ``item_type`` = ``commitment.kind``).
-        Raises RemoteRefused with Procore's message."""
 
     def update_commitment(self, commitment: Commitment, fields: dict[str, Any]) -> Commitment:
         """PATCH the fields; the commitment as Procore answers. RemoteRefused (422) with its
@@ -74,6 +73,7 @@ class ERPConnector(CallRecorder, Protocol):
     key: str  # "qbo", "xero", "intacct"
     product_name: str  # "QuickBooks Online", "Xero", "Sage Intacct"
     syncs_commitments: bool  # False for QuickBooks Online: its Procore connector does not
+    company: str  # QBO realm, Xero tenant, Intacct company
 
     def get_bill(self, bill_id: str) -> Bill | None:
         """The bill, or None when it is gone (deleted, voided, not found)."""

@@ -24,7 +24,7 @@ def connect(
     company_id: int,
     erp_product: str | None,
     erp_url: str | None,
-    erp_token: str | None,
+    erp_token: str | TokenSource | None,
     erp_company: str | None,
     policy: RetryPolicy | None = None,
     transport: httpx.BaseTransport | None = None,

@@ -79,7 +79,9 @@ class ProcoreClient(HttpBacked):
     # -- identity and permissions ------------------------------------------------------------
 
     def me(self) -> User:
-        reply = self._get("/rest/v1.0/me", company=False)
+        """``/me`` with ``company_id`` (Procore sends ``name`` only then) and the company header
+        (which a service account's token needs)."""
+        reply = self._get("/rest/v1.0/me", params={"company_id": self.company_id})
         shape = self._shape(reply)
         body = shape.mapping(reply.body, "the user")
         return User(
@@ -118,7 +120,8 @@ class ProcoreClient(HttpBacked):
 
     def get_requisition(self, project_id: int, requisition_id: int) -> Requisition:
         reply = self._get(
-            f"/rest/v1.1/requisitions/{requisition_id}", params={"project_id": project_id}
+            f"/rest/v1.1/requisitions/{requisition_id}",
+            params={"project_id": project_id, "view": "extended"},  # items come only with it
         )
         requisition = self._requisition(reply, reply.body)
         if requisition.id != requisition_id:
@@ -131,12 +134,15 @@ class ProcoreClient(HttpBacked):
         *,
         commitment_id: int | None = None,
         invoice_number: str | None = None,
+        status: str | None = None,
     ) -> list[Requisition]:
         params: dict[str, str | int] = {"project_id": project_id, "per_page": PER_PAGE}
         if commitment_id is not None:
             params["filters[commitment_id]"] = commitment_id
         if invoice_number is not None:
             params["filters[invoice_number]"] = invoice_number
+        if status is not None:
+            params["filters[status]"] = status
         found: list[Requisition] = []
         seen: set[int] = set()
         for page in range(1, MAX_PAGES + 1):
@@ -148,15 +154,11 @@ class ProcoreClient(HttpBacked):
                 if requisition.id in seen:
                     continue
                 seen.add(requisition.id)
-                if _matches(requisition, commitment_id, invoice_number):
+                if _matches(requisition, commitment_id, invoice_number, status):
                     found.append(requisition)
             if len(seen) == before or not _has_next(reply, len(items), len(seen)):
                 break
         return found
-
-    def unlink_requisition(self, requisition_id: int) -> None:
-        update = {"item_type": "requisition", "item_id": requisition_id, "origin_id": None}
-        self._clear_link(update, f"Procore kept the link of {requisition_id}")
 
     def delete_requisition(self, project_id: int, requisition_id: int) -> None:
         self._http.check(
@@ -208,11 +210,6 @@ class ProcoreClient(HttpBacked):
             system=SYSTEM, status=404,
         )
 
-    def unlink_commitment(self, commitment: Commitment) -> None:
-        update = {"item_type": _kind(commitment.kind), "item_id": commitment.id,
-                  "origin_id": None, "origin_data": None, "origin_code": None}
-        self._clear_link(update, f"Procore kept the link of commitment {commitment.id}")
-
     def update_commitment(self, commitment: Commitment, fields: dict[str, Any]) -> Commitment:
         kind = _kind(commitment.kind)
         reply = self._http.check(
@@ -238,13 +235,15 @@ class ProcoreClient(HttpBacked):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _clear_link(self, update: dict[str, Any], kept: str) -> None:
-        """One External Data Sync update; RemoteRefused with Procore's words when it errs."""
+    def sync_external_data(self, updates: list[dict[str, Any]]) -> None:
+        """ERP External Data Sync: ``{"updates": [...]}``, always answered 200 with
+        ``{"entities", "errors"}``, each error being the update as sent plus ``errors`` keyed by
+        field; RemoteRefused naming the first one."""
         reply = self._http.check(
             self._http.request(
                 "PATCH",
                 f"/rest/v1.0/companies/{self.company_id}/external_data/sync",
-                json={"updates": [update]},
+                json={"updates": updates},
                 headers=self._company,
             ),
             procore_words,
@@ -254,15 +253,16 @@ class ProcoreClient(HttpBacked):
         shape.array(body.get("entities", []), "entities")
         errors = shape.array(body.get("errors", []), "errors")
         if errors:
-            words = procore_words(errors[0]) or kept
-            raise RemoteRefused(self._http.clean(words), system=SYSTEM, status=reply.status)
+            error = shape.mapping(errors[0], "a sync error")
+            what = f"{error.get('item_type')} {error.get('item_id')}"
+            words = _field_errors(error.get("errors")) or procore_words(error) or "refused"
+            raise RemoteRefused(
+                self._http.clean(f"External Data Sync refused {what}: {words}"),
+                system=SYSTEM, status=reply.status,
+            )
 
-    def _get(
-        self, path: str, *, params: Mapping[str, str | int] | None = None, company: bool = True
-    ) -> Reply:
-        reply = self._http.request(
-            "GET", path, params=params, headers=self._company if company else None
-        )
+    def _get(self, path: str, *, params: Mapping[str, str | int] | None = None) -> Reply:
+        reply = self._http.request("GET", path, params=params, headers=self._company)
         return self._http.check(reply, procore_words)
 
     def _shape(self, reply: Reply) -> Shape:
@@ -358,8 +358,22 @@ def procore_words(body: Any) -> str | None:
     return remote_words(body)
 
 
-def _matches(requisition: Requisition, commitment_id: int | None, number: str | None) -> bool:
+def _field_errors(errors: Any) -> str | None:
+    """``{"item_id": ["Entity with this ID not found"]}`` as ``item_id: Entity with ...``."""
+    if not isinstance(errors, dict):
+        return remote_words(errors)
+    parts = [f"{field}: {remote_words(problems)}" for field, problems in errors.items()
+             if remote_words(problems)]
+    return "; ".join(parts) or None
+
+
+def _matches(
+    requisition: Requisition, commitment_id: int | None, number: str | None,
+    status: str | None = None,
+) -> bool:
     if commitment_id is not None and requisition.commitment_id != commitment_id:
+        return False
+    if status is not None and requisition.fields.get("status") != status:
         return False
     return number is None or requisition.fields.get("invoice_number") == number
 

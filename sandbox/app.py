@@ -1,10 +1,23 @@
 """The sandbox over HTTP: a Starlette app whose one catch-all route adapts requests to
 :meth:`SandboxWorld.respond <sandbox.world.SandboxWorld.respond>`.
 
-For API calls only (never ``/_sandbox/*``), in this order: artificial latency, the rate limits
-(:mod:`sandbox.limits`; refused calls never reach the world), then injected faults
-(:mod:`sandbox.faults`), drawn before the world handles the call so that a faulted
-call changes nothing. Faulted and refused calls are still written to the call log.
+For API calls only (never ``/_sandbox/*``), in this order: the rate limits (:mod:`sandbox.limits`:
+Procore's for Procore, the ERP's in its product's dialect for the ERP's API; refused calls never
+reach the world), artificial latency, then injected faults (:mod:`sandbox.faults`), drawn before
+the world handles the call so that a faulted call changes nothing. Faulted and refused calls are
+still written to the call log.
+
+Control endpoints of the limits (answered here, where the limiters live):
+
+================================= ================================================================
+``GET /_sandbox/limits``          ``{"procore": {...}, "erp": {...}}``: each window's ``limit``,
+                                  ``seconds``, ``remaining`` and ``frees_at`` (Unix seconds, when
+                                  exhausted)
+``POST /_sandbox/limits/exhaust`` ``{"limit": "day"}``: use up that ERP window (Xero: ``minute``,
+                                  ``appminute``, ``day``), as if other calls had been made now
+================================= ================================================================
+
+``POST /_sandbox/reset`` also clears every window.
 """
 
 from __future__ import annotations
@@ -18,7 +31,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from sandbox import control
+from sandbox import control, erp_oauth
 from sandbox.faults import (
     DEFAULT_TIMEOUT_SECONDS,
     FAULT_KINDS,
@@ -26,8 +39,8 @@ from sandbox.faults import (
     FaultSettings,
     fault_response,
 )
-from sandbox.limits import RateLimiter, parse_rate_limit
-from sandbox.wire import JSON_TYPE, Request, Response, json_response
+from sandbox.limits import ErpLimits, RateLimiter, erp_limits, parse_rate_limit
+from sandbox.wire import JSON_TYPE, BadBody, Request, Response, json_response
 from sandbox.world import ERP_PREFIX, SandboxWorld
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -42,8 +55,11 @@ def create_app(
     fault_seed: int | None = None,
     rate_limit: str | tuple[int, float] | None = None,
     fault_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    erp_rate_limit: str | None = None,
 ) -> Starlette:
-    """The ASGI app serving ``world``; ``rate_limit`` is ``"N/H"`` or ``(N, window_seconds)``.
+    """The ASGI app serving ``world``; ``rate_limit`` is Procore's, ``"N/H"`` or
+    ``(N, window_seconds)``; ``erp_rate_limit`` the ERP's (``"60/min,5000/day"``, see
+    :func:`sandbox.limits.erp_limits`); each a generous default when None.
 
     The fault arguments configure ``world`` (``POST /_sandbox/faults`` changes them later).
     """
@@ -54,8 +70,14 @@ def create_app(
         "timeout_seconds": fault_timeout_seconds,
     }
     world.configure_faults(FaultSettings.from_payload(payload, FaultSettings()))
-    limiter = RateLimiter(*parse_rate_limit(rate_limit)) if rate_limit is not None else None
-    endpoint = SandboxEndpoint(world, latency_seconds=latency_ms / 1000, limiter=limiter)
+    limiter = (
+        RateLimiter(*parse_rate_limit(rate_limit)) if rate_limit is not None
+        else RateLimiter.generous()
+    )
+    endpoint = SandboxEndpoint(
+        world, latency_seconds=latency_ms / 1000, limiter=limiter,
+        erp_limits=erp_limits(world.erp, erp_rate_limit),
+    )
     return Starlette(routes=[Route("/{path:path}", endpoint)])
 
 
@@ -63,37 +85,78 @@ class SandboxEndpoint:
     """The raw ASGI endpoint (raw, so that a ``reset`` fault can break off an answer)."""
 
     def __init__(
-        self, world: SandboxWorld, *, latency_seconds: float, limiter: RateLimiter | None
+        self,
+        world: SandboxWorld,
+        *,
+        latency_seconds: float,
+        limiter: RateLimiter,
+        erp_limits: ErpLimits,
     ) -> None:
         self.world = world
         self.latency_seconds = latency_seconds
         self.limiter = limiter
+        self.erp_limits = erp_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request, complete = await _read_request(scope, receive)
         if control.is_control(request.path):
-            await _send(send, self.world.respond(request) if complete else _too_large())
+            await _send(send, self._control(request) if complete else _too_large())
         elif not complete:
             await self._unhandled(send, request, _too_large())
         else:
             await self._api_call(request, receive, send)
 
+    def _control(self, request: Request) -> Response:
+        path = request.path.removeprefix(control.PREFIX)
+        if (request.method, path) == ("GET", "/limits"):
+            body = {"procore": self.limiter.describe(), "erp": self.erp_limits.describe()}
+            return json_response(200, body)
+        if (request.method, path) == ("POST", "/limits/exhaust"):
+            try:
+                name = request.json_object().get("limit")
+                self.erp_limits.exhaust(str(name))
+            except (BadBody, KeyError):
+                names = [window.name for window in self.erp_limits.windows]
+                return json_response(400, {"message": f'give {{"limit": NAME}}, NAME in {names}'})
+            return json_response(200, self.erp_limits.describe())
+        response = self.world.respond(request)
+        if (request.method, path) == ("POST", "/reset") and response.status == 200:
+            self.limiter.reset()
+            self.erp_limits.reset()
+        return response
+
     async def _api_call(self, request: Request, receive: Receive, send: Send) -> None:
+        erp = _erp_api(self.world.erp, request.path)
+        rate_headers: Mapping[str, str] = {}
+        if erp:
+            refusal, rate_headers = self.erp_limits.admit()
+            if refusal is not None:
+                await self._unhandled(send, request, refusal)
+                return
+        else:
+            admitted, rate_headers = self.limiter.admit(self.world.rate_key(request))
+            if not admitted:
+                await self._unhandled(send, request, self.limiter.refusal(rate_headers))
+                return
+        try:
+            await self._answer(request, receive, send, rate_headers, erp=erp)
+        finally:
+            if erp:
+                self.erp_limits.done()
+
+    async def _answer(
+        self, request: Request, receive: Receive, send: Send, rate_headers: Mapping[str, str],
+        *, erp: bool,
+    ) -> None:
         if self.latency_seconds > 0:
             await asyncio.sleep(self.latency_seconds)
-        rate_headers: Mapping[str, str] = {}
-        if self.limiter is not None:
-            admitted, rate_headers = self.limiter.admit(_system(request.path))
-            if not admitted:
-                wait = rate_headers["Retry-After"]
-                body = {"message": f"Rate limit exceeded. Retry after {wait} seconds."}
-                await self._unhandled(send, request, json_response(429, body, rate_headers))
-                return
         kind = self.world.draw_fault()
         if kind == "timeout":
             await self._time_out(request, receive, send)
         elif kind == "reset":
             await self._break_off(request, send)
+        elif kind == "429" and erp:  # each ERP's 429 in its own dialect, never Procore's
+            await self._unhandled(send, request, self.erp_limits.injected())
         elif kind is not None:
             await self._unhandled(send, request, fault_response(kind, rate_headers))
         else:
@@ -101,13 +164,13 @@ class SandboxEndpoint:
 
     async def _unhandled(self, send: Send, request: Request, response: Response) -> None:
         """Answer without the world handling the call; log it all the same."""
-        self.world.record_call(request.method, request.target, response.status)
+        self.world.record_call(request, response.status)
         request_id = self.world.next_request_id()
         await _send(send, response.with_headers({"X-Request-Id": request_id}))
 
     async def _time_out(self, request: Request, receive: Receive, send: Send) -> None:
         """No answer for ``timeout_seconds`` (or until the client gives up), then 504."""
-        self.world.record_call(request.method, request.target, 0)
+        self.world.record_call(request, 0)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(_disconnect(receive), self.world.fault_settings.timeout_seconds)
         answer = json_response(504, {"message": "Gateway timeout (injected)"})
@@ -115,7 +178,7 @@ class SandboxEndpoint:
 
     async def _break_off(self, request: Request, send: Send) -> None:
         """Start an answer and stop half-way: the server then drops the connection."""
-        self.world.record_call(request.method, request.target, 0)
+        self.world.record_call(request, 0)
         start = {
             "type": "http.response.start",
             "status": 200,
@@ -132,8 +195,11 @@ def _too_large() -> Response:
     return json_response(413, {"message": f"request bodies are limited to {MAX_BODY_BYTES} bytes"})
 
 
-def _system(path: str) -> str:
-    return "erp" if path == ERP_PREFIX or path.startswith(ERP_PREFIX + "/") else "procore"
+def _erp_api(erp: str, path: str) -> bool:
+    """Whether ``path`` is the ERP's API (its OAuth endpoints are not: other hosts, in reality)."""
+    if not (path == ERP_PREFIX or path.startswith(ERP_PREFIX + "/")):
+        return False
+    return not erp_oauth.owns(erp, path.removeprefix(ERP_PREFIX) or "/")
 
 
 async def _read_request(scope: Scope, receive: Receive) -> tuple[Request, bool]:

@@ -150,7 +150,14 @@ def get_commitment(ctx: Context) -> Response:
     if isinstance(project_id, Response):
         return project_id
     record = _visible(ctx, project_id)
-    return json_response(200, render(ctx.state, record)) if record is not None else _missing(ctx)
+    if record is None:
+        return _missing(ctx)
+    if ctx.state.auto_unlink and record.origin_id in ctx.state.erp_reads:  # as if clicked
+        document = ctx.state.find_purchase_document(record.origin_id)
+        if document is None or document.gone:
+            record.origin_id = record.origin_data = record.origin_code = None
+            record.updated_at = ctx.state.tick()
+    return json_response(200, render(ctx.state, record))
 
 
 def update_commitment(ctx: Context) -> Response:

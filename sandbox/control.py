@@ -9,7 +9,19 @@
 ``POST /_sandbox/erp/commitments/{id}/accept``   the accounting approver accepts the commitment
                                                  sent to the ERP: a new ERP document, and the
                                                  commitment's ``origin_id``/``origin_code`` set
-``GET /_sandbox/calls``                          every API call so far, oldest first
+``POST /_sandbox/ui/unlink``                      ``{"item_type", "item_id"}``: an operator clicks
+                                                 Unlink in the ERP Integrations tool; Procore's
+                                                 connector answers (:mod:`sandbox.connector`)
+``POST /_sandbox/ui/auto-unlink``                ``{"enabled": bool}``: from now on, each read of
+                                                 a synced invoice whose bill is gone (and was
+                                                 read there since) first
+                                                 unlinks it, as if an operator had clicked
+``GET /_sandbox/erp-requests``                   the ERP Requests those clicks made
+``GET /_sandbox/token-grants``                   every token issued (:mod:`sandbox.tokens`):
+                                                 ``[{"system", "grant_type", "subject",
+                                                 "expires_in"}]``, oldest first
+``GET /_sandbox/calls``                          every API call so far, oldest first, each with
+                                                 the ``actor`` behind its token
 ``GET /_sandbox/state/requisitions``             every invoice (``?project_id=P``), deleted ones
 ``GET /_sandbox/state/bills``                    every ERP bill, with its product-neutral state
 ``GET /_sandbox/state/commitments``              every commitment (``?project_id=P``) and its
@@ -28,11 +40,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from sandbox import commitments, seed
+from sandbox import commitments, connector, seed
 from sandbox.faults import FaultSettings
 from sandbox.requisitions import render
 from sandbox.state import BillRecord, SandboxState, removal_for
-from sandbox.wire import BadBody, Request, Response, json_response, query_int
+from sandbox.wire import BadBody, Request, Response, json_response, query_int, strict_int
 
 if TYPE_CHECKING:
     from sandbox.world import SandboxWorld
@@ -74,6 +86,18 @@ def handle(world: SandboxWorld, state: SandboxState, request: Request) -> Respon
             return json_response(200, world.accept_commitment(int(accept["commitment_id"])))
         except commitments.ExportRefused as exc:
             return _error(exc.status, exc.message)
+    if (method, path) == ("POST", "/ui/unlink"):
+        return _click_unlink(state, request)
+    if (method, path) == ("POST", "/ui/auto-unlink"):
+        enabled = request.json_object().get("enabled")
+        if not isinstance(enabled, bool):
+            return _error(400, "enabled must be true or false")
+        state.auto_unlink = enabled
+        return json_response(200, {"auto_unlink": enabled})
+    if (method, path) == ("GET", "/erp-requests"):
+        return json_response(200, list(state.erp_requests))
+    if (method, path) == ("GET", "/token-grants"):
+        return json_response(200, world.token_grants())
     if (method, path) == ("GET", "/calls"):
         return json_response(200, list(state.calls))
     if (method, path) == ("GET", "/state/requisitions"):
@@ -90,6 +114,18 @@ def handle(world: SandboxWorld, state: SandboxState, request: Request) -> Respon
         documents = sorted(state.purchase_documents.values(), key=lambda doc: doc.serial)
         return json_response(200, [commitments.document_state(state, doc) for doc in documents])
     return _error(404, f"no control endpoint {method} {request.path[:200]}")
+
+
+def _click_unlink(state: SandboxState, request: Request) -> Response:
+    body = request.json_object()
+    item_type, item_id = body.get("item_type"), strict_int(body.get("item_id"))
+    if item_type not in connector.CLICKABLE or item_id is None:
+        kinds = ", ".join(sorted(connector.CLICKABLE))
+        return _error(400, f"item_type must be one of {kinds}, and item_id an integer")
+    try:
+        return json_response(200, connector.click_unlink(state, item_type, item_id))
+    except connector.NoSuchItem as exc:
+        return _error(404, str(exc))
 
 
 def _bill_action(state: SandboxState, bill_id: str, action: str) -> Response:
@@ -127,7 +163,8 @@ def _requisitions(state: SandboxState, request: Request) -> Response:
     return json_response(
         200,
         [
-            {**render(record), "deleted": record.deleted}
+            {**render(record), "deleted": record.deleted,
+             "item_links": {str(item): link for item, link in record.item_links.items()}}
             for record in records
             if project_id is None or record.project_id == project_id
         ],

@@ -10,9 +10,15 @@ from sandbox.wire import Response, json_response, query_int
 
 
 def me(ctx: Context) -> Response:
-    """``GET /rest/v1.0/me``: the user behind the token."""
+    """``GET /rest/v1.0/me``: the user behind the token; ``name`` only when ``company_id`` or
+    ``project_id`` is passed. A service account's token needs ``Procore-Company-Id`` here too."""
     user = ctx.user
-    return json_response(200, {"id": user.id, "login": user.login, "name": user.name})
+    if user.service_account and not ctx.request.headers.get("procore-company-id", "").strip():
+        return procore_error(400, "Missing Procore-Company-Id header!")
+    body: dict[str, Any] = {"id": user.id, "login": user.login}
+    if "company_id" in ctx.request.query or "project_id" in ctx.request.query:
+        body["name"] = user.name
+    return json_response(200, body)
 
 
 def company_me(ctx: Context) -> Response:

@@ -1,10 +1,15 @@
 """Sage Intacct (REST API v1) bills, as the sandbox answers them under ``/erp``.
 
 * ``GET /ia/api/v1/objects/accounts-payable/bill/{key}`` →
-  ``{"ia::result": {"key", "id", "billNumber", "state", ...}, "ia::meta": {...}}``; 404 once
-  deleted.
-* ``DELETE /ia/api/v1/objects/accounts-payable/bill/{key}`` → 204; 404 once deleted; a paid bill
-  → 422.
+  ``{"ia::result": {"key", "id", "billNumber", "state", ...}, "ia::meta": {...}}`` (the fields of
+  IOAS ``objects.accounts-payable.bill``: what was paid is under ``paymentInformation``); 404 once
+  deleted; a reversed bill stays readable with ``state`` ``reversed``.
+* ``DELETE /ia/api/v1/objects/accounts-payable/bill/{key}`` → 204; 404 once deleted. Only unpaid
+  bills in state ``draft``, ``submitted``, ``partiallyApproved``, ``declined`` or ``posted`` can
+  be deleted (the delete operation's documented rule); ``selected``, ``partiallyPaid``, ``paid``
+  and ``reversed`` bills are refused with 400 ``operationFailed`` (the only error status the
+  operation documents; **model**: the messages). The states and what each seeded bill does:
+  :mod:`sandbox.bill_states`.
 
 Commitments (Purchasing documents of the ``PC Subcontracts`` / ``PC Purchase Orders``
 transaction definitions):
@@ -24,8 +29,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sandbox import seed
-from sandbox.seed import ERP_TOKEN
+from sandbox import erp_oauth, seed
+from sandbox.bill_states import INTACCT_DELETABLE, amount_paid, has_payments, intacct_state
 from sandbox.state import BillRecord, PurchaseDocumentRecord, SandboxState
 from sandbox.wire import Request, Response, empty_response, json_response
 
@@ -53,32 +58,69 @@ def error(status: int, code: str, message: str, error_id: str) -> Response:
     return json_response(status, body)
 
 
+_REFUSALS = {  # why a bill in this state cannot be deleted (model: the words)
+    "selected": "is selected for payment. Cancel the payment request first.",
+    "partiallyPaid": "is partially paid. Cancel the payment request first.",
+    "paid": "is paid. A paid bill cannot be deleted; reverse it instead.",
+    "reversed": "is reversed and cannot be deleted.",
+}
+
+
 def state_of(bill: BillRecord) -> str:
-    return "paid" if bill.paid else "posted"
+    return intacct_state(bill)
 
 
 def render(state: SandboxState, bill: BillRecord) -> dict[str, Any]:
+    """The bill as Intacct sends it (IOAS schema ``objects.accounts-payable.bill``)."""
     key = state.bill_id(bill)
-    paid = bill.amount if bill.paid else 0
+    paid = amount_paid(bill)
+    due = bill.amount - paid if bill.removed is None else 0
     return {
         "key": key,
         "id": key,
+        "href": f"/objects/accounts-payable/bill/{key}",
         "billNumber": bill.invoice_number,
-        "state": state_of(bill),
+        "moduleName": "accountsPayable",
+        "state": intacct_state(bill),
+        "recordType": "pi",
         "vendor": {
             "key": str(bill.vendor_ref),
             "id": f"V{bill.vendor_ref:04d}",
             "name": bill.vendor_name,
+            "href": f"/objects/accounts-payable/vendor/{bill.vendor_ref}",
         },
-        "createdDate": bill.txn_date,
+        "referenceNumber": None,
+        "description": f"{bill.invoice_number}, January 2026 progress",
+        "postingDate": bill.txn_date,
         "dueDate": bill.due_date,
-        "currency": {"baseCurrency": "USD", "txnCurrency": "USD"},
+        "createdDate": bill.txn_date,
+        "isOnHold": False,
+        "isTaxInclusive": False,
+        "paymentPriority": "normal",
+        "totalBaseAmount": f"{bill.amount:.2f}",
+        "totalBaseAmountDue": f"{due:.2f}",
         "totalTxnAmount": f"{bill.amount:.2f}",
-        "totalTxnAmountPaid": f"{paid:.2f}",
-        "totalTxnAmountDue": f"{bill.amount - paid:.2f}",
-        "audit": {"modifiedDateTime": bill.updated_at},
-        "href": f"/objects/accounts-payable/bill/{key}",
+        "totalTxnAmountDue": f"{due:.2f}",
+        "currency": {"baseCurrency": "USD", "txnCurrency": "USD"},
+        "paymentInformation": {
+            "fullyPaidDate": bill.updated_at[:10] if bill.paid else None,
+            "totalBaseAmountPaid": f"{paid:.2f}",
+            "totalBaseAmountSelectedForPayment": f"{_selected(bill):.2f}",
+            "totalTxnAmountSelectedForPayment": f"{_selected(bill):.2f}",
+            "totalTxnAmountPaid": f"{paid:.2f}",
+        },
+        "audit": {
+            "createdDateTime": f"{bill.txn_date}T20:00:00Z",
+            "modifiedDateTime": bill.updated_at,
+            "createdBy": "1",
+            "modifiedBy": "1",
+        },
     }
+
+
+def _selected(bill: BillRecord) -> Any:
+    """What a payment request not yet complete holds of the bill."""
+    return bill.amount - amount_paid(bill) if intacct_state(bill) == "selected" else 0
 
 
 def _not_found() -> Response:
@@ -86,7 +128,7 @@ def _not_found() -> Response:
 
 
 def handle(state: SandboxState, request: Request) -> Response:
-    if request.bearer_token() != ERP_TOKEN:
+    if not erp_oauth.authorized(state, request):
         return error(401, "invalidToken", "Invalid or expired access token", "REST-1001")
     document = _DOCUMENT.fullmatch(request.path)
     if document is not None:
@@ -97,19 +139,15 @@ def handle(state: SandboxState, request: Request) -> Response:
     if request.method not in ("GET", "DELETE"):
         return error(405, "methodNotAllowed", f"{request.method[:20]} is not allowed", "REST-1005")
     bill = state.find_bill(match["key"])
-    if bill is None or bill.gone:
+    if bill is None or bill.removed in ("deleted", "voided"):
         return _not_found()
     if request.method == "GET":
         meta = {"totalCount": 1, "totalSuccess": 1, "totalError": 0}
         return json_response(200, {"ia::result": render(state, bill), "ia::meta": meta})
-    if bill.paid:
-        return error(
-            422,
-            "operationFailed",
-            f"Bill {state.bill_id(bill)} cannot be deleted because payments have been applied to "
-            "it. Reverse the payments first.",
-            "AP-0451",
-        )
+    current = intacct_state(bill)
+    if current not in INTACCT_DELETABLE or has_payments(bill):
+        reason = _REFUSALS.get(current, "has payments applied. Cancel the payment request first.")
+        return error(400, "operationFailed", f"Bill {bill.invoice_number} {reason}", "AP-0451")
     bill.removed = "deleted"
     bill.updated_at = state.tick()
     return empty_response(204)

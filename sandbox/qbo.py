@@ -1,20 +1,31 @@
 """QuickBooks Online (Accounting API v3) bills, as the sandbox answers them under ``/erp``.
 
 * ``GET /v3/company/{realm}/bill/{id}`` → ``{"Bill": {...}, "time"}``; a deleted or unknown bill
-  → 400 Fault 610 "Object Not Found" **(model)**.
+  → 400 Fault 610 "Object Not Found" (what QuickBooks answers for a deleted object).
 * ``POST /v3/company/{realm}/bill?operation=delete`` with ``{"Id", "SyncToken"}`` →
   ``{"Bill": {"status": "Deleted", "Id"}, "time"}``; a stale ``SyncToken`` → Fault 5010 "Stale
-  Object Error"; a paid bill (linked to a BillPayment) → Fault 6000 business validation error.
+  Object Error"; a bill with a payment linked (paid or part-paid: ``LinkedTxn`` BillPayment,
+  ``Balance`` below ``TotalAmt``) → Fault 6000 business validation error **(model: code and
+  words)**. Bills have no approval states in QuickBooks Online (:mod:`sandbox.bill_states`).
 
-Errors: ``{"Fault": {"Error": [{"Message", "Detail", "code"}], "type"}, "time"}``.
+Every request may carry ``minorversion`` (python-quickbooks sends 75, the lowest Intuit still
+serves): accepted whatever it is, and kept in the call log with the rest of the query string.
+Every answer carries an ``intuit_tid`` header (format **model**).
+
+Errors: ``{"Fault": {"Error": [{"Message", "Detail", "code", "element"}], "type"}, "time"}``,
+except 401 and 403, which come in the platform's lower-case shape: ``{"warnings", "intuitObject",
+"fault": {"error": [{"message", "detail", "code", "element"}], "type"}, ..., "time": ms}``.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sandbox.seed import ERP_TOKEN, QBO_REALM
+from sandbox import erp_oauth
+from sandbox.bill_states import amount_paid, has_payments
+from sandbox.seed import QBO_REALM
 from sandbox.state import BillRecord, SandboxState
 from sandbox.wire import BadBody, Request, Response, json_response
 
@@ -24,6 +35,23 @@ _NOT_FOUND_DETAIL = (
     "Object Not Found : Something you're trying to use has been made inactive. "
     "Check the fields with accounts, customers, items, vendors or employees."
 )
+_PACIFIC = timezone(timedelta(hours=-8))  # Intuit's answers carry its own (Pacific) time (model)
+
+
+def intuit_time(iso: str, *, milliseconds: bool = True) -> str:
+    """A UTC ISO 8601 time as Intuit writes it: ``2026-02-03T01:00:00.000-08:00``."""
+    moment = datetime.fromisoformat(iso).astimezone(_PACIFIC)
+    return moment.isoformat(timespec="milliseconds" if milliseconds else "seconds")
+
+
+def intuit_tid(state: SandboxState) -> str:
+    """``intuit_tid`` of the answer being made: it ends in the number of the sandbox's
+    ``X-Request-Id`` that the world stamps on the same answer (``sandbox-{n:08d}``)."""
+    return f"1-{_now_seconds(state):08x}-{state.requests + 1:024d}"
+
+
+def _now_seconds(state: SandboxState) -> int:
+    return int(datetime.fromisoformat(state.now()).timestamp())
 
 
 def fault(
@@ -31,18 +59,31 @@ def fault(
     status: int,
     code: str,
     message: str,
-    detail: str,
+    detail: str | None,
     fault_type: str = "ValidationFault",
 ) -> Response:
-    error = {"Message": message, "Detail": detail, "code": code}
+    """A ``Fault``; a 401 or 403 comes from Intuit's platform in lower case (python-quickbooks and
+    Intuit's own samples show ``{"fault": {"error": [...]}}`` with ``time`` in milliseconds)."""
+    if status in (401, 403):
+        error = {"message": message, "detail": detail, "code": code, "element": None}
+        body: dict[str, Any] = {
+            "warnings": None, "intuitObject": None,
+            "fault": {"error": [error], "type": fault_type},
+            "report": None, "queryResponse": None, "batchItemResponse": [],
+            "attachableResponse": [], "syncErrorResponse": None, "requestId": None,
+            "time": _now_seconds(state) * 1000, "status": None, "cdcresponse": [],
+        }
+        return json_response(status, body)
+    upper = {"Message": message, "Detail": detail, "code": code, "element": ""}
     return json_response(
-        status, {"Fault": {"Error": [error], "type": fault_type}, "time": state.now()}
+        status, {"Fault": {"Error": [upper], "type": fault_type}, "time": intuit_time(state.now())}
     )
 
 
 def render(bill: BillRecord) -> dict[str, Any]:
-    amount = float(bill.amount)
-    payments = [{"TxnId": str(4000 + bill.qbo_id), "TxnType": "BillPayment"}] if bill.paid else []
+    """The bill as QuickBooks Online sends it (python-quickbooks' ``Bill``)."""
+    amount, paid = float(bill.amount), float(amount_paid(bill))
+    payments = [{"TxnId": str(4000 + bill.qbo_id), "TxnType": "BillPayment"}] if paid else []
     return {
         "Id": str(bill.qbo_id),
         "SyncToken": str(bill.sync_token),
@@ -55,17 +96,35 @@ def render(bill: BillRecord) -> dict[str, Any]:
         "APAccountRef": {"value": "33", "name": "Accounts Payable (A/P)"},
         "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
         "TotalAmt": amount,
-        "Balance": 0.0 if bill.paid else amount,
+        "Balance": amount - paid,
         "LinkedTxn": payments,
+        "Line": [{
+            "Id": "1",
+            "LineNum": 1,
+            "Description": f"{bill.invoice_number}, January 2026 progress",
+            "Amount": amount,
+            "LinkedTxn": [],
+            "DetailType": "AccountBasedExpenseLineDetail",
+            "AccountBasedExpenseLineDetail": {
+                "AccountRef": {"value": "7", "name": "Job Expenses:Job Materials"},
+                "BillableStatus": "NotBillable",
+                "TaxCodeRef": {"value": "NON"},
+            },
+        }],
         "MetaData": {
-            "CreateTime": f"{bill.txn_date}T12:00:00Z",
-            "LastUpdatedTime": bill.updated_at,
+            "CreateTime": intuit_time(f"{bill.txn_date}T20:00:00+00:00", milliseconds=False),
+            "LastUpdatedTime": intuit_time(bill.updated_at, milliseconds=False),
         },
     }
 
 
 def handle(state: SandboxState, request: Request) -> Response:
-    if request.bearer_token() != ERP_TOKEN:
+    """Answer one QuickBooks Online call; every answer names its request in ``intuit_tid``."""
+    return _respond(state, request).with_headers({"intuit_tid": intuit_tid(state)})
+
+
+def _respond(state: SandboxState, request: Request) -> Response:
+    if not erp_oauth.authorized(state, request):
         return fault(
             state,
             401,
@@ -83,9 +142,9 @@ def handle(state: SandboxState, request: Request) -> Response:
             state,
             403,
             "3100",
-            "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
-            "The token is not authorized for this company",
-            "AUTHORIZATION",
+            "message=AuthorizationFailed; errorCode=003100; statusCode=403",
+            None,
+            "SERVICE",
         )
     if one is not None and request.method == "GET":
         return _read(state, one["bill_id"])
@@ -112,7 +171,7 @@ def _read(state: SandboxState, bill_id: str) -> Response:
     bill = _lookup(state, bill_id)
     if bill is None:
         return _object_not_found(state)
-    return json_response(200, {"Bill": render(bill), "time": state.now()})
+    return json_response(200, {"Bill": render(bill), "time": intuit_time(state.now())})
 
 
 def _delete(state: SandboxState, payload: dict[str, Any]) -> Response:
@@ -137,7 +196,7 @@ def _delete(state: SandboxState, payload: dict[str, Any]) -> Response:
             "Stale Object Error : You and another user were working on this at the same time. "
             "The other user finished before you did, so your work was not saved.",
         )
-    if bill.paid:
+    if has_payments(bill):
         return fault(
             state,
             400,
@@ -150,4 +209,4 @@ def _delete(state: SandboxState, payload: dict[str, Any]) -> Response:
     bill.sync_token += 1
     bill.updated_at = state.tick()
     deleted = {"domain": "QBO", "status": "Deleted", "Id": str(bill.qbo_id)}
-    return json_response(200, {"Bill": deleted, "time": state.now()})
+    return json_response(200, {"Bill": deleted, "time": intuit_time(state.now())})

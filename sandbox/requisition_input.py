@@ -2,10 +2,13 @@
 
 Writable: ``period_id`` (integer), ``requisition_start``, ``requisition_end``, ``billing_date``
 (``YYYY-MM-DD``), ``invoice_number`` (non-empty string), ``status`` (Procore's list), ``comment``
-(string or null), ``final`` (boolean), ``items`` (list of line items). A line item **(model)** is
-``{"description": str, "work_completed_this_period": money, "materials_presently_stored": money}``
-(the last one optional, ``"0.00"`` by default), money being a decimal string such as ``"1250.00"``.
-Anything else is reported per field, Procore-style: ``{"field": ["problem", ...]}``.
+(string or null), ``final`` (boolean), ``items`` (line items). A line item names its ``item_type``
+(``contract_item``, ``contract_detail_item`` or ``change_order_item``) and the line of the
+commitment it bills (``line_item_id``; ``detail_line_item_id`` for a contract detail item), with
+``work_completed_this_period`` and ``materials_presently_stored`` (optional, ``"0.00"``) as money,
+a decimal string such as ``"1250.00"``, and an optional ``comment``; items have no
+``description`` (Procore's ``RequisitionSubcontractorInvoiceItemsInner``). Anything else is
+reported per field, Procore-style: ``{"field": ["problem", ...]}``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
+
+from sandbox import seed
 
 STATUSES = (
     "draft",
@@ -26,7 +31,10 @@ STATUSES = (
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONEY = re.compile(r"-?\d{1,12}(\.\d{1,2})?")
-_ITEM_FIELDS = ("description", "work_completed_this_period", "materials_presently_stored")
+_ITEM_FIELDS = (
+    "item_type", "line_item_id", "detail_line_item_id", "work_completed_this_period",
+    "materials_presently_stored", "comment",
+)
 
 Errors = dict[str, list[str]]
 
@@ -90,13 +98,14 @@ _FIELD_CHECKS: dict[str, Callable[[Any], tuple[Any, str | None]]] = {
 }
 
 
-def validate(fields: dict[str, Any]) -> tuple[dict[str, Any], Errors]:
-    """The cleaned fields, and the problems found (empty when valid)."""
+def validate(fields: dict[str, Any], commitment_id: int) -> tuple[dict[str, Any], Errors]:
+    """The cleaned fields, and the problems found (empty when valid); items must bill lines of
+    ``commitment_id``."""
     clean: dict[str, Any] = {}
     errors: Errors = {}
     for name, value in fields.items():
         if name == "items":
-            clean["items"] = _items(value, errors)
+            clean["items"] = _items(value, commitment_id, errors)
             continue
         check = _FIELD_CHECKS.get(name)
         if check is None:
@@ -113,7 +122,7 @@ def validate(fields: dict[str, Any]) -> tuple[dict[str, Any], Errors]:
     return clean, errors
 
 
-def _items(value: Any, errors: Errors) -> list[dict[str, str]]:
+def _items(value: Any, commitment_id: int, errors: Errors) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         errors.setdefault("items", []).append("must be a list")
         return []
@@ -125,25 +134,47 @@ def _items(value: Any, errors: Errors) -> list[dict[str, str]]:
             continue
         for name in [name for name in item if name not in _ITEM_FIELDS]:
             errors.setdefault(f"{prefix}.{str(name)[:80]}", []).append("is not a writable field")
-        description = item.get("description")
-        if not isinstance(description, str) or not description.strip():
-            errors.setdefault(f"{prefix}.description", []).append("must be a non-empty string")
-        work = money(item.get("work_completed_this_period"))
-        if work is None:
-            errors.setdefault(f"{prefix}.work_completed_this_period", []).append(
-                'must be an amount such as "1250.00"'
-            )
-        stored = money(item.get("materials_presently_stored", "0.00"))
-        if stored is None:
-            errors.setdefault(f"{prefix}.materials_presently_stored", []).append(
-                'must be an amount such as "1250.00"'
-            )
-        if isinstance(description, str) and work is not None and stored is not None:
-            items.append(
-                {
-                    "description": description,
-                    "work_completed_this_period": work,
-                    "materials_presently_stored": stored,
-                }
-            )
+        line = _line(item, commitment_id, prefix, errors)
+        amounts = {}
+        for name, default in (("work_completed_this_period", None),
+                              ("materials_presently_stored", "0.00")):
+            amount = money(item.get(name, default))
+            if amount is None:
+                errors.setdefault(f"{prefix}.{name}", []).append(
+                    'must be an amount such as "1250.00"'
+                )
+            amounts[name] = amount
+        comment, problem = optional_text(item.get("comment"))
+        if problem is not None:
+            errors.setdefault(f"{prefix}.comment", []).append(problem)
+        if line is not None and None not in amounts.values() and problem is None:
+            key = "detail_line_item_id" if line[0] == "contract_detail_item" else "line_item_id"
+            cleaned = {"item_type": line[0], key: line[1], **amounts}
+            if comment is not None:
+                cleaned["comment"] = comment
+            items.append(cleaned)
     return items
+
+
+def _line(
+    item: dict[str, Any], commitment_id: int, prefix: str, errors: Errors
+) -> tuple[str, int] | None:
+    """The item's type and the id of the commitment line it bills, or None (errors noted)."""
+    item_type = item.get("item_type")
+    if item_type not in seed.ITEM_TYPES:
+        errors.setdefault(f"{prefix}.item_type", []).append(
+            f"must be one of {', '.join(seed.ITEM_TYPES)}"
+        )
+        return None
+    key = "detail_line_item_id" if item_type == "contract_detail_item" else "line_item_id"
+    line_id = item.get(key)
+    if isinstance(line_id, bool) or not isinstance(line_id, int):
+        errors.setdefault(f"{prefix}.{key}", []).append(f"is required for a {item_type}")
+        return None
+    line = seed.LINE_ITEMS.get(line_id)
+    if line is None or line.commitment_id != commitment_id or line.item_type != item_type:
+        errors.setdefault(f"{prefix}.{key}", []).append(
+            f"is not a {item_type.replace('_', ' ')} of commitment {commitment_id}"
+        )
+        return None
+    return item_type, line_id

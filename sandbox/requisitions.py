@@ -1,9 +1,13 @@
 """Procore's requisition (subcontractor invoice) calls: list, read, delete, create.
 
-Rules (``spec/sandbox.md``): reading needs any Commitments access (else 404, "not visible"),
-deleting needs Commitments Admin, creating Standard or Admin (403). Deleting an invoice that is
-still synced (``origin_id`` set) or has ``deletable: false`` → 422. Creating validates the
-writable fields (unknown field, wrong type → 422) and, **(model)**, refuses an
+Rules (``spec/sandbox.md``): reading needs any Commitments access (else 404, "not visible");
+``items`` come back only with ``view=extended`` (or ``view=items``). Deleting needs Commitments
+Admin, or Standard for an invoice in Draft or Revise and Resubmit (403), and is refused with 422
+for an invoice still synced (``origin_id`` set), one with ``deletable: false`` (payments
+recorded against it) and one that is not the most recent on its commitment (the highest
+``number`` among its live invoices; Procore's support page "Delete a Subcontractor Invoice").
+Creating needs Standard or Admin, validates the writable fields (unknown field, wrong type,
+an item without ``item_type`` or the line item it bills → 422) and, **(model)**, refuses an
 ``invoice_number`` already used by a live invoice of the same commitment, so that a retried
 create cannot enter the same invoice twice.
 
@@ -20,7 +24,7 @@ from urllib.parse import urlencode
 from sandbox import seed
 from sandbox.procore_wire import Context, level_at_least, not_found, procore_error
 from sandbox.requisition_input import validate
-from sandbox.state import RequisitionRecord, SandboxState
+from sandbox.state import RequisitionRecord, SandboxState, seed_item
 from sandbox.wire import Response, json_response, query_int, strict_int
 
 DEFAULT_PER_PAGE = 100
@@ -28,8 +32,13 @@ MAX_PER_PAGE = 1000
 _AMOUNT_FIELDS = ("work_completed_this_period", "materials_presently_stored")
 
 
-def render(record: RequisitionRecord) -> dict[str, Any]:
-    """The requisition as Procore sends it."""
+EXTENDED_VIEWS = frozenset({"extended", "items"})
+LATEST_ONLY = "Only the most recent invoice on a commitment can be deleted."
+DELETE_LEVELS = {"draft": "Standard", "revise_and_resubmit": "Standard"}  # else Admin
+
+
+def render(record: RequisitionRecord, *, extended: bool = True) -> dict[str, Any]:
+    """The requisition as Procore sends it; ``items`` only in the extended view."""
     total = sum(
         (Decimal(item[name]) for item in record.items for name in _AMOUNT_FIELDS), Decimal("0")
     )
@@ -52,10 +61,13 @@ def render(record: RequisitionRecord) -> dict[str, Any]:
         "total_claimed_amount": f"{total:.2f}",
         "comment": record.comment,
         "final": record.final,
-        "items": [dict(item) for item in record.items],
         "created_at": record.created_at,
         "updated_at": record.updated_at,
-    }
+    } | ({"items": [dict(item) for item in record.items]} if extended else {})
+
+
+def _extended(ctx: Context) -> bool:
+    return ctx.request.query.get("view") in EXTENDED_VIEWS
 
 
 def _project_id(query: Mapping[str, str]) -> int | Response:
@@ -85,7 +97,10 @@ def get_requisition(ctx: Context) -> Response:
     if isinstance(project_id, Response):
         return project_id
     record = _visible(ctx, project_id)
-    return json_response(200, render(record)) if record is not None else _missing(ctx)
+    if record is None:
+        return _missing(ctx)
+    auto_unlink(ctx.state, record)
+    return json_response(200, render(record, extended=_extended(ctx)))
 
 
 def delete_requisition(ctx: Context) -> Response:
@@ -96,8 +111,9 @@ def delete_requisition(ctx: Context) -> Response:
     record = _visible(ctx, project_id)
     if record is None:
         return _missing(ctx)
-    if not level_at_least(ctx.user.commitments, "Admin"):
-        return procore_error(403, "Admin access to the Commitments tool is required.")
+    needed = DELETE_LEVELS.get(record.status, "Admin")
+    if not level_at_least(ctx.user.commitments, needed):
+        return procore_error(403, "You do not have permission to delete this invoice.")
     if record.origin_id is not None:
         return procore_error(
             422,
@@ -107,9 +123,13 @@ def delete_requisition(ctx: Context) -> Response:
     if not record.deletable:
         return procore_error(
             422,
-            "This subcontractor invoice cannot be deleted: only the latest open invoice of a "
-            "commitment can be deleted.",
+            "This subcontractor invoice cannot be deleted: payments have been recorded"
+            " against it.",
         )
+    later = later_invoices(ctx.state, record)
+    if later:
+        numbers = ", ".join(str(other.number) for other in later)
+        return procore_error(422, f"{LATEST_ONLY} Later invoices on this commitment: {numbers}.")
     record.deleted = True
     record.updated_at = ctx.state.tick()
     return json_response(200, {})
@@ -133,6 +153,8 @@ def list_requisitions(ctx: Context) -> Response:
         for record in sorted(ctx.state.requisitions.values(), key=lambda record: record.id)
         if not record.deleted and record.project_id == project_id and _matches(record, query)
     ]
+    for record in records:
+        auto_unlink(ctx.state, record)
     last_page = max(1, -(-len(records) // per_page))
     shown = records[(page - 1) * per_page : page * per_page]
     headers = {
@@ -140,7 +162,8 @@ def list_requisitions(ctx: Context) -> Response:
         "Per-Page": str(per_page),
         "Link": _links(ctx, page, last_page),
     }
-    return json_response(200, [render(record) for record in shown], headers)
+    extended = _extended(ctx)
+    return json_response(200, [render(record, extended=extended) for record in shown], headers)
 
 
 def _matches(record: RequisitionRecord, query: Mapping[str, str]) -> bool:
@@ -192,7 +215,7 @@ def create_requisition(ctx: Context) -> Response:
     commitment = seed.COMMITMENTS.get(commitment_id or 0)
     if commitment is None or commitment.project_id != project_id:
         return not_found(f"Couldn't find Commitment with 'id'={commitment_id}")
-    clean, errors = validate(fields)
+    clean, errors = validate(fields, commitment.id)
     number = clean.get("invoice_number")
     if number is not None and _invoice_number_taken(ctx.state, commitment.id, number):
         errors.setdefault("invoice_number", []).append("has already been taken")
@@ -202,6 +225,30 @@ def create_requisition(ctx: Context) -> Response:
     record = _new_record(ctx.state, commitment, clean)
     ctx.state.requisitions[record.id] = record
     return json_response(201, render(record))
+
+
+def later_invoices(state: SandboxState, record: RequisitionRecord) -> list[RequisitionRecord]:
+    """The live invoices on ``record``'s commitment numbered after it."""
+    return sorted(
+        (
+            other
+            for other in state.requisitions.values()
+            if not other.deleted
+            and other.commitment_id == record.commitment_id
+            and other.number > record.number
+        ),
+        key=lambda other: other.number,
+    )
+
+
+def auto_unlink(state: SandboxState, record: RequisitionRecord) -> None:
+    """With auto-unlink on, a synced invoice whose bill is gone from the ERP, and has been read
+    there since (relink checks the ERP before it waits for the click), is unlinked before it is
+    read, as if the operator had clicked Unlink (for demos and walkthroughs)."""
+    if state.auto_unlink and record.origin_id is not None and record.origin_id in state.erp_reads:
+        bill = state.find_bill(record.origin_id)
+        if bill is None or bill.gone:
+            state.clear_requisition_link(record)
 
 
 def _invoice_number_taken(state: SandboxState, commitment_id: int, number: str) -> bool:
@@ -222,8 +269,12 @@ def _new_record(
         if record.commitment_id == commitment.id and not record.deleted
     ]
     items = []
-    for item in clean.get("items", []):
-        items.append({"id": state.next_item_id, **item})
+    for position, item in enumerate(clean.get("items", []), start=1):
+        line = seed.LINE_ITEMS[item.get("line_item_id") or item["detail_line_item_id"]]
+        written = {name: value for name, value in item.items() if name != "item_type"}
+        items.append(
+            seed_item(state.next_item_id, line, Decimal(0), position) | written
+        )
         state.next_item_id += 1
     now = state.tick()
     record = RequisitionRecord(

@@ -79,9 +79,54 @@ class Commitment:
     description: str
 
 
+def _commitment(cid: int, project_id: int, vendor: str, ref: int, what: str) -> Commitment:
+    return Commitment(cid, project_id, vendor, ref, what)
+
+
+# One commitment per invoice (so that each invoice is the most recent on its commitment), except
+# 5600, which carries the four invoices 9601-9604.
 COMMITMENTS: Final = {
-    5501: Commitment(5501, 101, "Ironclad Steel", 56, "Structural steel"),
-    5502: Commitment(5502, 102, "Northside Electric", 57, "Electrical"),
+    **{cid: _commitment(cid, 101, "Ironclad Steel", 56, "Structural steel")
+       for cid in range(5501, 5506)},
+    5506: _commitment(5506, 102, "Northside Electric", 57, "Electrical"),
+    **{cid: _commitment(cid, 102, "Northside Electric", 57, "Electrical")
+       for cid in range(5700, 5900)},
+    5900: _commitment(5900, 102, "Northside Electric", 57, "Electrical"),
+    5600: _commitment(5600, 101, "Keystone Concrete", 58, "Cast-in-place concrete"),
+}
+
+ITEM_TYPES: Final = ("contract_item", "contract_detail_item", "change_order_item")
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    """A line of a commitment's schedule of values that an invoice item bills: a contract line
+    item (``contract_item``), a line of a contract's detail (``contract_detail_item``, named by
+    ``detail_line_item_id`` when written) or a change order line (``change_order_item``)."""
+
+    id: int
+    commitment_id: int
+    item_type: str
+    description: str
+    scheduled_value: Decimal
+
+
+def _contract_line(commitment: Commitment) -> LineItem:
+    return LineItem(
+        commitment.id * 10 + 1, commitment.id, "contract_item", commitment.description,
+        Decimal("250000.00"),
+    )
+
+
+LINE_ITEMS: Final = {
+    item.id: item
+    for item in (
+        *(_contract_line(commitment) for commitment in COMMITMENTS.values()),
+        LineItem(55015, 5501, "change_order_item", "CO-001 Added moment frame bracing",
+                 Decimal("40000.00")),
+        LineItem(55063, 5506, "contract_detail_item", "Conduit and wire, level 2",
+                 Decimal("60000.00")),
+    )
 }
 
 
@@ -94,6 +139,7 @@ class SeedUser:
     commitments: str  # access level on the Commitments tool of projects 101 and 102
     erp_integrations: str  # access level on the company's ERP Integrations tool
     erp_integrated_accountant: bool
+    service_account: bool = False  # a DMSA (developer managed service account) app
 
     @property
     def token(self) -> str:
@@ -105,7 +151,11 @@ USERS: Final = (
     SeedUser(7002, "ben", "ben@summit.example", "Ben Brooks", "Admin", "Standard", False),
     SeedUser(7003, "cara", "cara@summit.example", "Cara Castillo", "Standard", "Read Only", False),
     SeedUser(7004, "rita", "rita@summit.example", "Rita Romero", "Read Only", "None", False),
+    SeedUser(7009, "service", "erp-connector@summit.example", "ERP Connector", "None", "Admin",
+             False, service_account=True),
 )
+OPERATORS: Final = tuple(user for user in USERS if not user.service_account)
+SERVICE_ACCOUNT: Final = USERS[-1]
 OAUTH_CLIENT_USER: Final = USERS[0]  # client_credentials tokens act as ana
 
 ACCESS_LEVELS: Final = ("None", "Read Only", "Standard", "Admin")  # the id is the index
@@ -123,34 +173,52 @@ class SeedInvoice:
     bill_state: str | None  # "open", "paid" or "deleted" (already deleted in the ERP)
     deletable: bool
     amount: Decimal
+    # (line item id, amount) per item; empty: one contract item billing the whole amount
+    lines: tuple[tuple[int, Decimal], ...] = ()
+
+    @property
+    def items(self) -> tuple[tuple[LineItem, Decimal], ...]:
+        if not self.lines:
+            return ((LINE_ITEMS[self.commitment_id * 10 + 1], self.amount),)
+        return tuple((LINE_ITEMS[line], amount) for line, amount in self.lines)
+
+
+def _invoice(
+    invoice_id: int, project_id: int, commitment_id: int, number: int, invoice_number: str,
+    status: str, bill: int | None, bill_state: str | None, amount: str, *,
+    deletable: bool = True, lines: tuple[tuple[int, Decimal], ...] = (),
+) -> SeedInvoice:
+    return SeedInvoice(
+        invoice_id, project_id, commitment_id, number, invoice_number, status, bill, bill_state,
+        deletable, Decimal(amount), lines,
+    )
 
 
 def _batch_invoice(index: int) -> SeedInvoice:
-    return SeedInvoice(
-        id=9200 + index,
-        project_id=102,
-        commitment_id=5502,
-        number=2 + index,
-        invoice_number=f"INV-{3000 + index}",
-        status="approved",
-        bill_qbo_id=1200 + index,
-        bill_state="open",
-        deletable=True,
-        amount=Decimal("1500.00") + Decimal("12.50") * index,
+    amount = Decimal("1500.00") + Decimal("12.50") * index
+    return _invoice(
+        9200 + index, 102, 5700 + index, 1, f"INV-{3000 + index}", "approved", 1200 + index,
+        "open", f"{amount:.2f}",
     )
 
 
 INVOICES: Final = (
-    SeedInvoice(9001, 101, 5501, 1, "INV-1001", "approved", 183, "open", True, Decimal("12500.00")),
-    SeedInvoice(9002, 101, 5501, 2, "INV-1002", "approved", 184, "paid", True, Decimal("8400.00")),
-    SeedInvoice(
-        9003, 101, 5501, 3, "INV-1003", "approved", 185, "deleted", True, Decimal("15250.00")
-    ),
-    SeedInvoice(9004, 101, 5501, 4, "INV-1004", "draft", None, None, True, Decimal("3100.00")),
-    SeedInvoice(9005, 101, 5501, 5, "INV-1005", "approved", 186, "open", False, Decimal("9875.50")),
-    SeedInvoice(9101, 102, 5502, 1, "INV-2001", "approved", 190, "open", True, Decimal("22000.00")),
+    _invoice(9001, 101, 5501, 1, "INV-1001", "approved", 183, "open", "12500.00",
+             lines=((55011, Decimal("10000.00")), (55015, Decimal("2500.00")))),
+    _invoice(9002, 101, 5502, 1, "INV-1002", "approved", 184, "paid", "8400.00"),
+    _invoice(9003, 101, 5503, 1, "INV-1003", "approved", 185, "deleted", "15250.00"),
+    _invoice(9004, 101, 5504, 1, "INV-1004", "draft", None, None, "3100.00"),
+    _invoice(9005, 101, 5505, 1, "INV-1005", "approved", 186, "open", "9875.50", deletable=False),
+    _invoice(9101, 102, 5506, 1, "INV-2001", "approved", 190, "open", "22000.00",
+             lines=((55061, Decimal("16000.00")), (55063, Decimal("6000.00")))),
     *(_batch_invoice(index) for index in range(200)),
-)
+    _invoice(9400, 102, 5900, 1, "INV-3005", "approved", 1400, "open", "4100.00"),
+    *(
+        _invoice(9600 + n, 101, 5600, n, f"INV-400{n}", "approved", 1600 + n, "open",
+                 f"{Decimal('18000.00') + Decimal('750.00') * n:.2f}")
+        for n in range(1, 5)
+    ),
+)  # fmt: skip
 
 PERIOD_IDS: Final = {101: 301, 102: 302}  # the January 2026 billing period of each project
 PERIOD_START: Final = "2026-01-01"
@@ -263,3 +331,61 @@ def qbo_id_from(erp: str, bill_id: str) -> int | None:
     if erp == "intacct":
         return number - INTACCT_KEY_OFFSET if number > INTACCT_KEY_OFFSET else None
     return number
+
+
+# --- ERP-only bills: one in each state that changes what deleting a bill does ---------------------
+#
+# No Procore invoice points at these: they sit in the ERP so that each product's answer to a read
+# and a delete can be seen for every state that decides the outcome (see sandbox.bill_states for
+# the table). Ids as for the invoices' bills: Xero InvoiceID ...-8000-000000002001, Intacct key
+# 52001, and so on.
+
+BILL_STAGES: Final = (
+    "draft", "submitted", "partially_approved", "declined", "approved", "selected",
+)
+# How a bill cancelled in the ERP keeps its record: Xero deletes a draft (Status DELETED), Sage
+# Intacct reverses a posted bill (state "reversed", model), QuickBooks Online only deletes.
+CANCELLATIONS: Final = {"qbo": "deleted", "xero": "deleted", "intacct": "reversed"}
+ERP_ONLY_VENDOR: Final = VENDORS[8056]
+
+
+@dataclass(frozen=True, slots=True)
+class SeedBill:
+    """A bill in the ERP only. ``stage`` is one of BILL_STAGES; ``paid_share`` the part paid
+    (0: unpaid, between 0 and 1: part-paid, 1: paid); ``cancelled``: cancelled in the ERP in the
+    product's own way, its record kept (CANCELLATIONS)."""
+
+    qbo_id: int
+    stage: str
+    amount: Decimal
+    paid_share: Decimal = Decimal("0")
+    cancelled: bool = False
+
+    @property
+    def invoice_number(self) -> str:
+        return f"ERP-{self.qbo_id}"
+
+    @property
+    def paid(self) -> bool:
+        return self.paid_share >= 1
+
+    @property
+    def part_paid(self) -> Decimal:
+        """What was paid on it while not fully paid."""
+        share = Decimal("0") if self.paid else self.paid_share
+        return (self.amount * share).quantize(Decimal("0.01"))
+
+    def updated_at(self, position: int) -> str:
+        """Last changed the morning the invoices were made, one minute apart."""
+        return SEED_TIME.replace(hour=9, minute=position).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+ERP_ONLY_BILLS: Final = (
+    SeedBill(2001, "draft", Decimal("5100.00")),
+    SeedBill(2002, "submitted", Decimal("5200.00")),
+    SeedBill(2003, "partially_approved", Decimal("5300.00")),
+    SeedBill(2004, "declined", Decimal("5400.00")),
+    SeedBill(2005, "selected", Decimal("5500.00")),
+    SeedBill(2006, "approved", Decimal("5600.00"), paid_share=Decimal("0.40")),
+    SeedBill(2007, "approved", Decimal("5700.00"), cancelled=True),
+)

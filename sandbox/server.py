@@ -20,9 +20,10 @@ import httpx
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from sandbox import erp_oauth
 from sandbox.app import create_app
 from sandbox.faults import DEFAULT_TIMEOUT_SECONDS
-from sandbox.seed import ERP_TOKEN, USERS
+from sandbox.seed import ERP_TOKEN, OPERATORS, SERVICE_ACCOUNT
 from sandbox.world import ERP_PREFIX, SandboxWorld
 
 START_TIMEOUT_SECONDS = 10.0
@@ -45,8 +46,10 @@ def _log_config() -> dict[str, Any]:
 class SandboxServer:
     """The sandbox served over HTTP in a background thread; a context manager.
 
-    ``port=0`` picks a free port. ``rate_limit`` is ``"N/H"`` (N calls per H hours) or
-    ``(N, window_seconds)``. Faults start as given here and change with ``POST /_sandbox/faults``.
+    ``port=0`` picks a free port. ``rate_limit`` is Procore's: ``"N/H"`` (N calls per H hours)
+    or ``(N, window_seconds)``; ``erp_rate_limit`` the ERP's, in its product's dialect
+    (``"60/min,5000/day"``, see :mod:`sandbox.limits`); each a generous default when None.
+    Faults start as given here and change with ``POST /_sandbox/faults``.
     """
 
     def __init__(
@@ -61,8 +64,11 @@ class SandboxServer:
         fault_kinds: Iterable[str] | None = None,
         fault_seed: int | None = None,
         fault_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        auto_unlink: bool = False,
+        token_lifetime: int | None = None,
+        erp_rate_limit: str | None = None,
     ) -> None:
-        self.world = SandboxWorld(erp)
+        self.world = SandboxWorld(erp, auto_unlink=auto_unlink, token_lifetime=token_lifetime)
         self.host = host
         self.port = port
         self._app = create_app(
@@ -73,6 +79,7 @@ class SandboxServer:
             fault_seed=fault_seed,
             rate_limit=rate_limit,
             fault_timeout_seconds=fault_timeout_seconds,
+            erp_rate_limit=erp_rate_limit,
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -97,6 +104,10 @@ class SandboxServer:
             "RELINK_ERP": self.world.erp,
             "RELINK_ERP_COMPANY": self.world.erp_company,
             "RELINK_ERP_TOKEN": ERP_TOKEN,
+            "RELINK_ERP_TOKEN_URL": self.url + ERP_PREFIX + erp_oauth.TOKEN_PATHS[self.world.erp],
+            "RELINK_ERP_AUTHORIZE_URL": (
+                self.url + ERP_PREFIX + erp_oauth.AUTHORIZE_PATHS[self.world.erp]
+            ),
         }
 
     def start(self) -> SandboxServer:
@@ -173,11 +184,27 @@ class SandboxServer:
         self.stop()
 
 
+def integrator_env() -> dict[str, str]:
+    """The settings of integrator unlink mode with the seeded service account (tests and
+    benchmarks that need the link cleared without an operator's click)."""
+    return {"RELINK_UNLINK_MODE": "integrator", "RELINK_INTEGRATOR_TOKEN": SERVICE_ACCOUNT.token}
+
+
 def export_lines(server: SandboxServer) -> list[str]:
     """The shell lines that point relink at ``server``."""
     lines = [f"export {name}={shlex.quote(value)}" for name, value in server.env().items()]
-    tokens = ", ".join(user.token for user in USERS)
+    tokens = ", ".join(user.token for user in OPERATORS)
     lines.append(f"# export RELINK_PROCORE_TOKEN=sandbox-ana   (seeded users' tokens: {tokens})")
+    lines.append(
+        f"# integrator mode: export RELINK_UNLINK_MODE=integrator"
+        f" RELINK_INTEGRATOR_TOKEN={SERVICE_ACCOUNT.token}"
+    )
+    lines.append(
+        "# relink login --erp: unset RELINK_ERP_TOKEN; export"
+        f" RELINK_ERP_CLIENT_ID={erp_oauth.CLIENT_ID}"
+        " RELINK_ERP_REDIRECT_URI=http://localhost/callback"
+        f" RELINK_ERP_CLIENT_SECRET={erp_oauth.CLIENT_SECRET}"
+    )
     return lines
 
 
@@ -189,12 +216,27 @@ def serve_forever(
     fault_rate: float = 0.0,
     rate_limit: str | tuple[int, float] | None = None,
     echo: Callable[[str], object] = print,
+    *,
+    auto_unlink: bool = False,
+    token_lifetime: int | None = None,
+    erp_rate_limit: str | None = None,
 ) -> None:
     """``relink sandbox serve``: print the ``export`` lines, then serve until Ctrl-C."""
-    server = SandboxServer(erp, host, port, latency_ms, fault_rate, rate_limit)
+    server = SandboxServer(erp, host, port, latency_ms, fault_rate, rate_limit,
+                           auto_unlink=auto_unlink, token_lifetime=token_lifetime,
+                           erp_rate_limit=erp_rate_limit)
     with server:
         for line in export_lines(server):
             echo(line)
+        if token_lifetime is not None:
+            echo(f"# issued Procore and ERP access tokens expire after {token_lifetime} s"
+                 " (GET /_sandbox/token-grants lists every grant)")
+        if auto_unlink:
+            echo("# auto-unlink: an invoice whose bill is gone is unlinked when next read,"
+                 " as if an operator had clicked Unlink in Procore")
+        else:
+            echo("# unlink waits for the Unlink click: `relink sandbox click-unlink INVOICE_ID`"
+                 " plays it (or serve with --auto-unlink)")
         echo(f"# {server.world.product_name} sandbox listening on {server.url}; Ctrl-C stops it")
         try:
             while server.running:

@@ -14,9 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox import seed
+from sandbox.tokens import TokenLedger
 from sandbox.wire import Response
 
-GONE_STATES = frozenset({"deleted", "voided"})
+GONE_STATES = frozenset({"deleted", "voided", "reversed"})  # reversed: Sage Intacct (model)
 
 
 @dataclass(slots=True)
@@ -42,6 +43,13 @@ class RequisitionRecord:
     created_at: str
     updated_at: str
     deleted: bool = False
+    # the ERP link of each item, by item id (External Data of ``requisition_contract_item`` &c.;
+    # never shown by Procore's requisition views, only by the control endpoints)
+    item_links: dict[int, str | None] = field(default_factory=dict)
+
+    @property
+    def linked(self) -> bool:
+        return self.origin_id is not None
 
 
 @dataclass(slots=True)
@@ -56,9 +64,11 @@ class BillRecord:
     txn_date: str
     due_date: str
     paid: bool = False
-    removed: str | None = None  # None while it exists, else "deleted" or "voided"
+    removed: str | None = None  # None while it exists, else "deleted", "voided" or "reversed"
     sync_token: int = 0  # QuickBooks Online's optimistic-locking version
     updated_at: str = ""
+    stage: str = "approved"  # one of seed.BILL_STAGES (sandbox.bill_states tells what it does)
+    part_paid: Decimal = Decimal("0.00")  # paid so far on a bill that is not fully paid
 
     @property
     def gone(self) -> bool:
@@ -132,10 +142,13 @@ class SandboxState:
     bills: dict[int, BillRecord] = field(default_factory=dict)  # by QuickBooks Online id
     commitments: dict[int, CommitmentRecord] = field(default_factory=dict)
     purchase_documents: dict[int, PurchaseDocumentRecord] = field(default_factory=dict)  # serial
-    access_tokens: dict[str, int] = field(default_factory=dict)  # issued by /oauth/token
-    refresh_tokens: dict[str, int] = field(default_factory=dict)  # unused ones only
+    tokens: TokenLedger = field(default_factory=TokenLedger)  # issued by the token endpoints
     idempotent_answers: dict[str, Response] = field(default_factory=dict)  # Xero Idempotency-Key
     calls: list[dict[str, Any]] = field(default_factory=list)
+    # ERP Requests made by Unlink clicks, each with its request detail (status and messages)
+    erp_requests: list[dict[str, Any]] = field(default_factory=list)
+    auto_unlink: bool = False
+    erp_reads: set[str] = field(default_factory=set)  # last path segments of ERP reads (ids)
     next_requisition_id: int = seed.FIRST_NEW_REQUISITION_ID
     next_item_id: int = seed.FIRST_NEW_ITEM_ID
     next_purchase_serial: int = seed.FIRST_NEW_PURCHASE_SERIAL
@@ -149,7 +162,19 @@ class SandboxState:
             state._add_seed_invoice(invoice, position)
         for position, commitment in enumerate(seed.SEED_COMMITMENTS):
             state._add_seed_commitment(commitment, position)
+        for position, bill in enumerate(seed.ERP_ONLY_BILLS):
+            state._add_erp_only_bill(bill, position)
         return state
+
+    def _add_erp_only_bill(self, bill: seed.SeedBill, position: int) -> None:
+        vendor = seed.ERP_ONLY_VENDOR
+        self.bills[bill.qbo_id] = BillRecord(
+            qbo_id=bill.qbo_id, invoice_number=bill.invoice_number, vendor_ref=vendor.erp_ref,
+            vendor_name=vendor.name, amount=bill.amount, txn_date=seed.PERIOD_END,
+            due_date=seed.BILL_DUE_DATE, paid=bill.paid, updated_at=bill.updated_at(position),
+            removed=seed.CANCELLATIONS[self.erp] if bill.cancelled else None,
+            stage=bill.stage, part_paid=bill.part_paid,
+        )
 
     # --- clocks and counters -------------------------------------------------------------
 
@@ -168,7 +193,7 @@ class SandboxState:
     # --- look-ups ------------------------------------------------------------------------
 
     def user_for_token(self, token: str) -> seed.SeedUser | None:
-        user_id = self.access_tokens.get(token)
+        user_id = self.tokens.subject("procore", token)
         for user in seed.USERS:
             if token == user.token or user.id == user_id:
                 return user
@@ -185,6 +210,12 @@ class SandboxState:
             fallback = seed.qbo_id_from("qbo", bill_id)
             bill = self.bills.get(fallback) if fallback is not None else None
         return bill
+
+    def clear_requisition_link(self, record: RequisitionRecord) -> None:
+        """The invoice and its items are no longer synced (what an unlink does)."""
+        record.origin_id = record.origin_data = None
+        record.item_links = dict.fromkeys(record.item_links)
+        record.updated_at = self.tick()
 
     def live_requisition(self, requisition_id: int) -> RequisitionRecord | None:
         record = self.requisitions.get(requisition_id)
@@ -267,6 +298,10 @@ class SandboxState:
                 removed=_seed_removal(self.erp, invoice.bill_state),
                 updated_at=created,
             )
+        items = [
+            seed_item(invoice.id * 100 + position, line, amount, position)
+            for position, (line, amount) in enumerate(invoice.items, start=1)
+        ]
         self.requisitions[invoice.id] = RequisitionRecord(
             id=invoice.id,
             project_id=invoice.project_id,
@@ -283,18 +318,14 @@ class SandboxState:
             deletable=invoice.deletable,
             comment=None,
             final=False,
-            items=[
-                {
-                    "id": invoice.id * 100 + 1,
-                    "description": f"{commitment.description}, January 2026 progress",
-                    "work_completed_this_period": f"{invoice.amount:.2f}",
-                    "materials_presently_stored": "0.00",
-                }
-            ],
+            items=items,
             created_at=created,
             updated_at=created,
+            item_links={
+                item["id"]: None if origin_id is None else f"{origin_id}-{item['position']}"
+                for item in items
+            },
         )
-
 
     def _add_seed_commitment(self, commitment: seed.SeedCommitment, position: int) -> None:
         created = _iso(seed.SEED_TIME - timedelta(days=30) + timedelta(minutes=position))
@@ -328,6 +359,21 @@ class SandboxState:
             self.export_commitment(
                 record, serial=commitment.id, state=commitment.erp_state, at=created
             )
+
+
+def seed_item(item_id: int, line: seed.LineItem, amount: Decimal, position: int) -> dict[str, Any]:
+    """A requisition item as the sandbox keeps it: Procore's extended-view fields."""
+    key = "detail_line_item_id" if line.item_type == "contract_detail_item" else "line_item_id"
+    return {
+        "id": item_id,
+        "item_type": line.item_type,
+        key: line.id,
+        "description_of_work": line.description,
+        "scheduled_value": f"{line.scheduled_value:.2f}",
+        "work_completed_this_period": f"{amount:.2f}",
+        "materials_presently_stored": "0.00",
+        "position": position,
+    }
 
 
 def _document_label(erp: str, kind: str) -> str:

@@ -1,16 +1,19 @@
-"""Procore's ERP Integrations sync call: link or unlink requisitions and commitments.
+"""Procore's ERP External Data Sync: link or unlink requisitions, their items and commitments.
 
 ``PATCH /rest/v1.0/companies/{id}/external_data/sync`` with
-``{"updates": [{"item_type": "requisition", "item_id": ID, "origin_id": null}]}`` always answers
-200 with ``{"entities": [...], "errors": [...]}``. Unlinking an invoice whose bill still exists in
-the ERP puts ``The requisition is still in <ERP>. Please delete it before retrying.`` in
-``errors``. Needs ERP Integrations Standard or Admin and ``erp_integrated_accountant`` (403).
+``{"updates": [{"item_type": "requisition", "item_id": ID, "origin_id": null, "origin_data":
+null}]}`` always answers 200 with ``{"entities": [...], "errors": [...]}``: each entity is the
+item's external data after the update; each error is the update as sent plus ``errors``, the
+reasons keyed by field (``{"item_id": ["Entity with this ID not found"]}``), as Procore's sync
+actions answer (``tutorials/using_sync_actions.md``). Item types (``erp_external_data_details.md``):
+``requisition``, ``requisition_contract_item``, ``requisition_contract_detail_item``,
+``requisition_change_order_item``, ``work_order_contract``, ``purchase_order_contract``.
 
-Commitments: ``item_type`` ``work_order_contract`` or ``purchase_order_contract`` (PDOC
-``erp_external_data_details.md``), with ``origin_id``, ``origin_data`` and ``origin_code``; while
-the commitment's document still exists in the ERP, unlinking it puts ``The commitment is still in
-<ERP>. Please delete it before retrying.`` in ``errors``. "Linked" is the commitment's
-``origin_id`` alone **(model)**.
+Only a service account (a DMSA app) with ERP Integrations Admin may call it (403 otherwise):
+it is the ERP connector's API, not the operator's. The External Data API stores links; it does
+not look at the ERP: checking that the bill is gone before unlinking is the connector's job
+(:mod:`sandbox.connector` for Procore's own connectors; relink's ``integrator`` mode).
+"Linked" is the ``origin_id`` alone **(model)**.
 """
 
 from __future__ import annotations
@@ -27,8 +30,14 @@ from sandbox.procore_wire import (
 from sandbox.state import SandboxState
 from sandbox.wire import Response, json_response, strict_int
 
+ITEM_TYPES = {
+    "requisition_contract_item": "contract_item",
+    "requisition_contract_detail_item": "contract_detail_item",
+    "requisition_change_order_item": "change_order_item",
+}
 COMMITMENT_TYPES = frozenset(seed.COMMITMENT_KINDS)
-SYNCABLE_TYPES = COMMITMENT_TYPES | {"requisition"}
+SYNCABLE_TYPES = COMMITMENT_TYPES | {"requisition"} | ITEM_TYPES.keys()
+NOT_FOUND = "Entity with this ID not found"
 
 
 def still_in_erp_message(erp: str, item: str = "requisition") -> str:
@@ -41,74 +50,87 @@ def external_data_sync(ctx: Context) -> Response:
     if refusal is not None:
         return refusal
     user = ctx.user
-    if not level_at_least(user.erp_integrations, "Standard"):
-        return procore_error(403, "Standard or Admin access to ERP Integrations is required.")
-    if not user.erp_integrated_accountant:
-        return procore_error(403, "The Can Push to Accounting privilege is required.")
+    if not user.service_account or not level_at_least(user.erp_integrations, "Admin"):
+        return procore_error(
+            403,
+            "External Data Sync is for the ERP integration's service account, with Admin"
+            " access to ERP Integrations.",
+        )
     updates = ctx.request.json_object().get("updates")
     if not isinstance(updates, list):
         return procore_error(400, "updates is missing or is not a list")
+    if len(updates) > 1000:
+        return procore_error(400, "at most 1000 updates may be sent at once")
     entities: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for update in updates:
-        entity, message = _apply(ctx.state, update)
-        if message is None:
-            entities.append(entity)
+        entity, problems = _apply(ctx.state, update)
+        if problems:
+            errors.append({**(update if isinstance(update, dict) else {}), "errors": problems})
         else:
-            errors.append({**entity, "message": message})
+            entities.append(entity)
     return json_response(200, {"entities": entities, "errors": errors})
 
 
-def _apply(state: SandboxState, update: Any) -> tuple[dict[str, Any], str | None]:
-    """Apply one update; the entity and None, or what identifies it and the refusal."""
+Problems = dict[str, list[str]]
+
+
+def _apply(state: SandboxState, update: Any) -> tuple[dict[str, Any], Problems]:
+    """Apply one update; the entity, or the reasons keyed by field."""
     if not isinstance(update, dict):
-        return {}, "Each update must be an object."
-    item_id = strict_int(update.get("item_id"))
-    entity = {"item_type": update.get("item_type"), "item_id": update.get("item_id")}
+        return {}, {"base": ["Each update must be an object."]}
     item_type = update.get("item_type")
+    item_id = strict_int(update.get("item_id"))
     if not isinstance(item_type, str) or item_type not in SYNCABLE_TYPES:
-        return entity, (
-            "Unsupported item_type: only requisition, work_order_contract and"
-            " purchase_order_contract can be synced."
-        )
+        return {}, {"item_type": [f"must be one of {', '.join(sorted(SYNCABLE_TYPES))}"]}
+    if item_id is None:
+        return {}, {"item_id": ["must be an integer"]}
     if "origin_id" not in update:
-        return entity, "origin_id is missing."
+        return {}, {"origin_id": ["is missing"]}
     origin_id, origin_data = update["origin_id"], update.get("origin_data")
-    if not isinstance(origin_id, str | None) or not isinstance(origin_data, str | None):
-        return entity, "origin_id and origin_data must be strings or null."
+    for name, value in (("origin_id", origin_id), ("origin_data", origin_data),
+                        ("origin_code", update.get("origin_code"))):
+        if not isinstance(value, str | None):
+            return {}, {name: ["must be a string or null"]}
+    entity = {"item_type": item_type, "item_id": item_id}
     if item_type in COMMITMENT_TYPES:
         return _apply_commitment(state, update, entity, item_id)
-    record = state.live_requisition(item_id) if item_id is not None else None
+    if item_type in ITEM_TYPES:
+        return _apply_item(state, ITEM_TYPES[item_type], entity, item_id, origin_id)
+    record = state.live_requisition(item_id)
     if record is None:
-        return entity, f"Couldn't find Requisition with 'id'={update.get('item_id')}"
-    if origin_id is None and record.origin_id is not None:
-        bill = state.find_bill(record.origin_id)
-        if bill is not None and not bill.gone:
-            return entity, still_in_erp_message(state.erp)
+        return {}, {"item_id": [NOT_FOUND]}
     if (record.origin_id, record.origin_data) != (origin_id, origin_data):
         record.origin_id, record.origin_data = origin_id, origin_data
         record.updated_at = state.tick()
-    return {**entity, "origin_id": record.origin_id, "origin_data": record.origin_data}, None
+    return {**entity, "origin_id": record.origin_id, "origin_data": record.origin_data}, {}
+
+
+def _apply_item(
+    state: SandboxState, kind: str, entity: dict[str, Any], item_id: int, origin_id: str | None
+) -> tuple[dict[str, Any], Problems]:
+    for record in state.requisitions.values():
+        if record.deleted or item_id not in record.item_links:
+            continue
+        item = next(item for item in record.items if item["id"] == item_id)
+        if item["item_type"] != kind:
+            break
+        record.item_links[item_id] = origin_id
+        return {**entity, "origin_id": origin_id}, {}
+    return {}, {"item_id": [NOT_FOUND]}
 
 
 def _apply_commitment(
-    state: SandboxState, update: dict[str, Any], entity: dict[str, Any], item_id: int | None
-) -> tuple[dict[str, Any], str | None]:
+    state: SandboxState, update: dict[str, Any], entity: dict[str, Any], item_id: int
+) -> tuple[dict[str, Any], Problems]:
     kind = update["item_type"]
     link = (update["origin_id"], update.get("origin_data"), update.get("origin_code"))
-    if not isinstance(link[2], str | None):
-        return entity, "origin_code must be a string or null."
-    record = state.live_commitment(item_id, kind) if item_id is not None else None
+    record = state.live_commitment(item_id, kind)
     if record is None:
-        name = seed.COMMITMENT_CLASSES[kind]
-        return entity, f"Couldn't find {name} with 'id'={update.get('item_id')}"
-    if link[0] is None and record.origin_id is not None:
-        document = state.find_purchase_document(record.origin_id)
-        if document is not None and not document.gone:
-            return entity, still_in_erp_message(state.erp, "commitment")
+        return {}, {"item_id": [NOT_FOUND]}
     if (record.origin_id, record.origin_data, record.origin_code) != link:
         record.origin_id, record.origin_data, record.origin_code = link
         record.updated_at = state.tick()
     linked = {"origin_id": record.origin_id, "origin_data": record.origin_data,
               "origin_code": record.origin_code}
-    return {**entity, **linked}, None
+    return {**entity, **linked}, {}

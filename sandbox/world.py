@@ -3,7 +3,8 @@
 :meth:`SandboxWorld.handle` is a pure, synchronous request handler (no I/O, no sleeping): the
 Starlette app (:mod:`sandbox.app`) and the in-process httpx transport
 (:mod:`sandbox.transport`) both adapt HTTP to it. Procore answers at the root, the
-ERP under ``/erp``, OAuth at ``/oauth/token``, the control endpoints under ``/_sandbox/``.
+ERP under ``/erp``, OAuth at ``/oauth/token`` (the ERP's at its own paths under ``/erp``:
+:mod:`sandbox.erp_oauth`), the control endpoints under ``/_sandbox/``.
 
 It is thread-safe: one lock guards the state, the call log and the fault plan.
 """
@@ -16,9 +17,10 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-from sandbox import commitments, control, intacct, oauth, procore, qbo, seed, xero
+from sandbox import commitments, control, erp_oauth, intacct, oauth, procore, qbo, seed, xero
 from sandbox.faults import FaultPlan, FaultSettings
 from sandbox.state import SandboxState
+from sandbox.tokens import TokenLedger
 from sandbox.wire import Request, Response
 
 ERP_PREFIX = "/erp"
@@ -32,12 +34,19 @@ _ERP_HANDLERS: dict[str, Callable[[SandboxState, Request], Response]] = {
 class SandboxWorld:
     """All of the sandbox's state, and the handler that answers requests against it."""
 
-    def __init__(self, erp: str = "qbo") -> None:
+    def __init__(
+        self, erp: str = "qbo", *, auto_unlink: bool = False, token_lifetime: int | None = None
+    ) -> None:
+        """``token_lifetime``: seconds every issued access token lives (each product's own
+        lifetime when None); see :mod:`sandbox.tokens`."""
         if erp not in seed.ERP_KEYS:
             raise ValueError(f"erp must be one of {', '.join(seed.ERP_KEYS)}, not {erp!r}")
         self.erp = erp
         self._lock = threading.RLock()
+        self._token_lifetime = token_lifetime
         self._state = SandboxState.from_seed(erp)
+        self._state.tokens = TokenLedger(token_lifetime)
+        self._state.auto_unlink = auto_unlink
         self._faults = FaultPlan(FaultSettings())
 
     @property
@@ -50,9 +59,13 @@ class SandboxWorld:
         return seed.ERP_COMPANIES[self.erp]
 
     def reset(self) -> None:
-        """Back to the seed: data, issued tokens, idempotency keys, the call log. Faults stay."""
+        """Back to the seed: data, issued tokens, idempotency keys, the call log. Faults and
+        auto-unlink stay."""
         with self._lock:
+            auto_unlink = self._state.auto_unlink
             self._state = SandboxState.from_seed(self.erp)
+            self._state.tokens = TokenLedger(self._token_lifetime)
+            self._state.auto_unlink = auto_unlink
 
     # --- what the people around the APIs do (also ``/_sandbox/...``) ---------------------------
 
@@ -93,10 +106,15 @@ class SandboxWorld:
 
     # --- the call log --------------------------------------------------------------------
 
-    def record_call(self, method: str, target: str, status: int) -> None:
-        """Log one API call (``target`` = path with query string); status 0 when no answer."""
+    def record_call(self, request: Request, status: int) -> None:
+        """Log one API call (its path with query string); status 0 when no answer."""
         with self._lock:
-            self._state.calls.append({"method": method, "path": target, "status": status})
+            self._state.calls.append(_call(self._state, request, status))
+
+    def token_grants(self) -> list[dict[str, Any]]:
+        """Every token the token endpoints issued since the last reset, oldest first."""
+        with self._lock:
+            return [dict(grant) for grant in self._state.tokens.grants]
 
     def calls(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -105,6 +123,15 @@ class SandboxWorld:
     def next_request_id(self) -> str:
         with self._lock:
             return self._state.next_request_id()
+
+    def rate_key(self, request: Request) -> str:
+        """Whose Procore rate budget a call counts against: the users' (``procore``), or a
+        service account's own (Procore counts a service account per company, apart from the
+        users: ``api_essentials/rate_limiting.md``)."""
+        token = request.bearer_token()
+        with self._lock:
+            user = self._state.user_for_token(token) if token else None
+        return f"procore:{user.login}" if user is not None and user.service_account else "procore"
 
     # --- requests ------------------------------------------------------------------------
 
@@ -142,9 +169,9 @@ class SandboxWorld:
                 response = control.handle(self, state, request)
             else:
                 response = self._dispatch(state, request)
-                state.calls.append(
-                    {"method": request.method, "path": request.target, "status": response.status}
-                )
+                state.calls.append(_call(state, request, response.status))
+                if request.method == "GET" and request.path.startswith(ERP_PREFIX + "/"):
+                    state.erp_reads.add(request.path.rsplit("/", 1)[-1])
             return response.with_headers({"X-Request-Id": self._state.next_request_id()})
 
     def _dispatch(self, state: SandboxState, request: Request) -> Response:
@@ -153,5 +180,20 @@ class SandboxWorld:
             return oauth.handle(state, request)
         if path == ERP_PREFIX or path.startswith(ERP_PREFIX + "/"):
             erp_request = replace(request, path=path.removeprefix(ERP_PREFIX) or "/")
+            if erp_oauth.owns(self.erp, erp_request.path):
+                return erp_oauth.handle(state, erp_request)
             return _ERP_HANDLERS[self.erp](state, erp_request)
         return procore.handle(state, request)
+
+
+def _call(state: SandboxState, request: Request, status: int) -> dict[str, Any]:
+    """A call log entry: ``actor`` is the Procore login (user or service account) of the bearer
+    token, ``"erp-client"`` for the ERP's API, None when no known token came."""
+    token = request.bearer_token()
+    actor: str | None = None
+    if request.path == ERP_PREFIX or request.path.startswith(ERP_PREFIX + "/"):
+        actor = "erp-client" if token else None
+    elif token:
+        user = state.user_for_token(token)
+        actor = user.login if user is not None else None
+    return {"method": request.method, "path": request.target, "status": status, "actor": actor}

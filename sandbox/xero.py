@@ -2,12 +2,20 @@
 
 Bills are invoices of ``Type`` ``ACCPAY``; every call needs the ``xero-tenant-id`` header.
 
-* ``GET /api.xro/2.0/Invoices/{InvoiceID}`` → ``{"Invoices": [{...}]}``; a deleted or voided bill
-  stays readable with ``Status`` ``DELETED`` / ``VOIDED``.
+* ``GET /api.xro/2.0/Invoices/{InvoiceID}`` → ``{"Id", "Status": "OK", "ProviderName",
+  "DateTimeUTC", "Invoices": [{...}]}``; a deleted or voided bill stays readable with ``Status``
+  ``DELETED`` / ``VOIDED``.
 * ``POST /api.xro/2.0/Invoices/{InvoiceID}`` with ``{"Invoices": [{"InvoiceID", "Status"}]}``:
   ``DELETED`` for a ``DRAFT`` or ``SUBMITTED`` bill, ``VOIDED`` for an ``AUTHORISED`` one; a
-  ``PAID`` bill cannot be changed. An ``Idempotency-Key`` header replays the first answer given
-  for that key.
+  ``PAID`` bill, or an ``AUTHORISED`` one with a payment (``AmountPaid`` > 0), cannot be changed
+  (ValidationException); any other change is "not of valid status for modification". An
+  ``Idempotency-Key`` header replays the first answer given for that key. The states and what each
+  seeded bill does: :mod:`sandbox.bill_states`.
+
+Dates are as Xero's JSON sends them (its OpenAPI examples): ``"Date": "/Date(1563753600000+0000)/"``
+with ``"DateString": "2019-07-22T00:00:00"`` beside it (``DueDate``/``DueDateString``), and
+``UpdatedDateUTC`` ``/Date(ms+0000)/`` with ``UpdatedDateUTCString``; the envelope's
+``DateTimeUTC`` is ``/Date(ms)/``. Every answer carries ``Xero-Correlation-Id``.
 
 Commitments (where Procore syncs them) are purchase orders:
 
@@ -18,19 +26,21 @@ Commitments (where Procore syncs them) are purchase orders:
   ``SUBMITTED`` or ``AUTHORISED`` order is deleted; a ``BILLED`` one is refused **(model: the
   rule and the message)**; no other change is modelled. ``Idempotency-Key`` as for bills.
 
-Errors: 400 ``{"ErrorNumber", "Type": "ValidationException", "Message", "Elements": [...]}``;
-401/403/404 as problem objects ``{"Title", "Status", "Detail"}``.
+Errors: 400 ``{"ErrorNumber", "Type": "ValidationException", "Message", "Elements": [...]}``,
+each element the object as Xero holds it with its ``ValidationErrors``; 401/403/404 as problem
+objects ``{"Type", "Title", "Status", "Detail", "Instance", "Extensions"}``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sandbox import seed
-from sandbox.seed import ERP_TOKEN, XERO_TENANT
+from sandbox import erp_oauth, seed
+from sandbox.bill_states import amount_paid, has_payments, xero_status
+from sandbox.seed import XERO_TENANT
 from sandbox.state import BillRecord, PurchaseDocumentRecord, SandboxState
 from sandbox.wire import BadBody, Request, Response, json_response
 
@@ -51,43 +61,107 @@ _PAID = (
 
 
 def status_of(bill: BillRecord) -> str:
-    if bill.removed is not None:
-        return bill.removed.upper()
-    return "PAID" if bill.paid else "AUTHORISED"
+    return xero_status(bill)
 
 
-def _xero_date(iso: str) -> str:
-    """Xero's ``/Date(milliseconds+0000)/`` form of an ISO 8601 UTC time."""
-    moment = datetime.fromisoformat(iso)
-    return f"/Date({int(moment.timestamp() * 1000)}+0000)/"
+def _xero_date(iso: str, *, offset: bool = True) -> str:
+    """Xero's ``/Date(milliseconds+0000)/`` form of an ISO 8601 UTC time (``/Date(ms)/`` without
+    ``offset``, as the envelope's ``DateTimeUTC``)."""
+    milliseconds = int(datetime.fromisoformat(iso).timestamp() * 1000)
+    return f"/Date({milliseconds}+0000)/" if offset else f"/Date({milliseconds})/"
+
+
+def _day(iso_day: str) -> dict[str, str]:
+    """A calendar date as Xero sends it: ``/Date(...)/`` at midnight UTC, and its DateString."""
+    moment = datetime.combine(date.fromisoformat(iso_day), datetime.min.time(), UTC)
+    return {"String": f"{iso_day}T00:00:00", "": _xero_date(moment.isoformat())}
+
+
+def _dated(name: str, iso_day: str) -> dict[str, str]:
+    """``{name}String`` and ``{name}``, in Xero's order."""
+    return {f"{name}{suffix}": value for suffix, value in _day(iso_day).items()}
+
+
+def _uuid(kind: str, number: int) -> str:
+    """A deterministic UUID for an object of ``kind`` (one hex digit) numbered ``number``."""
+    return f"00000000-0000-4000-{kind}000-{number:012d}"
+
+
+def correlation_id(state: SandboxState) -> str:
+    """``Xero-Correlation-Id`` of the answer being made: it carries the number of the sandbox's
+    ``X-Request-Id`` that the world stamps on the same answer (``sandbox-{n:08d}``)."""
+    return _uuid("e", state.requests + 1)
+
+
+def _contact(vendor_ref: int, name: str) -> dict[str, Any]:
+    return {
+        "ContactID": _uuid("9", vendor_ref),
+        "ContactStatus": "ACTIVE",
+        "Name": name,
+        "Addresses": [],
+        "Phones": [],
+        "ContactGroups": [],
+        "ContactPersons": [],
+        "HasValidationErrors": False,
+    }
 
 
 def render(state: SandboxState, bill: BillRecord) -> dict[str, Any]:
-    amount = float(bill.amount)
-    owing = bill.removed is None and not bill.paid
-    return {
+    """The bill as Xero sends it (XOAS schema ``Invoice``, with the date strings beside)."""
+    amount, paid = float(bill.amount), float(amount_paid(bill))
+    paid_on = bill.updated_at[:10]
+    payments = [] if not paid else [{
+        "PaymentID": _uuid("c", bill.qbo_id),
+        "Date": _day(paid_on)[""],
+        "Amount": paid,
+        "Reference": "",
+        "CurrencyRate": 1.0,
+        "HasAccount": False,
+        "HasValidationErrors": False,
+    }]
+    body: dict[str, Any] = {
         "Type": "ACCPAY",
         "InvoiceID": state.bill_id(bill),
         "InvoiceNumber": bill.invoice_number,
         "Reference": "",
-        "Contact": {
-            "ContactID": f"00000000-0000-4000-9000-{bill.vendor_ref:012d}",
-            "Name": bill.vendor_name,
-        },
-        "Date": f"{bill.txn_date}T00:00:00",
-        "DueDate": f"{bill.due_date}T00:00:00",
-        "Status": status_of(bill),
+        "Payments": payments,
+        "CreditNotes": [],
+        "Prepayments": [],
+        "Overpayments": [],
+        "AmountDue": 0.0 if bill.removed is not None else amount - paid,
+        "AmountPaid": paid,
+        "AmountCredited": 0.0,
+        "CurrencyRate": 1.0,
+        "IsDiscounted": False,
+        "HasAttachments": False,
+        "HasErrors": False,
+        "Contact": _contact(bill.vendor_ref, bill.vendor_name),
+        **_dated("Date", bill.txn_date),
+        **_dated("DueDate", bill.due_date),
+        "Status": xero_status(bill),
         "LineAmountTypes": "Exclusive",
+        "LineItems": [{
+            "Description": f"{bill.invoice_number}, January 2026 progress",
+            "UnitAmount": amount,
+            "TaxType": "NONE",
+            "TaxAmount": 0.0,
+            "LineAmount": amount,
+            "AccountCode": "310",
+            "Tracking": [],
+            "Quantity": 1.0,
+            "LineItemID": _uuid("d", bill.qbo_id),
+            "ValidationErrors": [],
+        }],
         "SubTotal": amount,
         "TotalTax": 0.0,
         "Total": amount,
-        "AmountDue": amount if owing else 0.0,
-        "AmountPaid": amount if bill.paid else 0.0,
-        "AmountCredited": 0.0,
-        "CurrencyCode": "USD",
         "UpdatedDateUTC": _xero_date(bill.updated_at),
-        "HasAttachments": False,
+        "UpdatedDateUTCString": bill.updated_at,
+        "CurrencyCode": "USD",
     }
+    if bill.paid:
+        body["FullyPaidOnDate"] = _day(paid_on)[""]
+    return body
 
 
 def _problem(status: int, title: str, detail: str) -> Response:
@@ -96,6 +170,7 @@ def _problem(status: int, title: str, detail: str) -> Response:
         "Title": title,
         "Status": status,
         "Detail": detail,
+        "Instance": None,  # Xero names the request here; the sandbox names it in the header
         "Extensions": {},
     }
     return json_response(status, body)
@@ -118,16 +193,22 @@ def _envelope(state: SandboxState, bill: BillRecord) -> Response:
 def _answer(state: SandboxState, collection: str, item: dict[str, Any]) -> Response:
     """Xero's 200 answer: the envelope around one item of ``collection``."""
     body = {
+        "Id": correlation_id(state),
         "Status": "OK",
         "ProviderName": "relink sandbox",
-        "DateTimeUTC": _xero_date(state.now()),
+        "DateTimeUTC": _xero_date(state.now(), offset=False),
         collection: [item],
     }
     return json_response(200, body)
 
 
 def handle(state: SandboxState, request: Request) -> Response:
-    if request.bearer_token() != ERP_TOKEN:
+    """Answer one Xero call; every answer names its request in ``Xero-Correlation-Id``."""
+    return _respond(state, request).with_headers({"Xero-Correlation-Id": correlation_id(state)})
+
+
+def _respond(state: SandboxState, request: Request) -> Response:
+    if not erp_oauth.authorized(state, request):
         return _problem(401, "Unauthorized", "AuthenticationUnsuccessful")
     if request.headers.get("xero-tenant-id", "").strip().lower() != XERO_TENANT:
         return _problem(403, "Forbidden", "AuthenticationUnsuccessful")
@@ -179,9 +260,9 @@ def _update(state: SandboxState, request: Request, invoice_id: str) -> Response:
         return _problem(404, "NotFound", "The resource you're looking for cannot be found")
     if str(change.get("InvoiceID", invoice_id)).lower() != invoice_id.lower():
         return validation_error("The InvoiceID in the body does not match the URL")
-    current, target = status_of(bill), change.get("Status")
-    element = {"InvoiceID": state.bill_id(bill), "Status": current}
-    if current == "PAID":
+    current, target = xero_status(bill), change.get("Status")
+    element = render(state, bill)  # Xero echoes the invoice with its ValidationErrors
+    if current == "PAID" or (current == "AUTHORISED" and has_payments(bill)):
         return validation_error(_PAID, element)
     if (current, target) not in _CHANGES:
         return validation_error(_NOT_MODIFIABLE, element)
@@ -197,19 +278,14 @@ def render_order(state: SandboxState, order: PurchaseDocumentRecord) -> dict[str
     """The purchase order as Xero sends it (XOAS schema ``PurchaseOrder``)."""
     amount = float(order.amount)
     vendor = seed.VENDORS[order.vendor_id]
-    billed = float(order.converted)
     return {
         "Type": "PURCHASEORDER",
         "PurchaseOrderID": state.purchase_document_id(order),
         "PurchaseOrderNumber": order.number,
         "Reference": order.reference or "",
         "Status": _ORDER_STATUS[order.state],
-        "Contact": {
-            "ContactID": f"00000000-0000-4000-9000-{vendor.erp_ref:012d}",
-            "Name": vendor.name,
-        },
-        "Date": _xero_date(f"{order.txn_date}T00:00:00+00:00"),
-        "DateString": f"{order.txn_date}T00:00:00",
+        "Contact": _contact(vendor.erp_ref, vendor.name),
+        **_dated("Date", order.txn_date),
         "LineAmountTypes": "Exclusive",
         "LineItems": [
             {
@@ -226,7 +302,6 @@ def render_order(state: SandboxState, order: PurchaseDocumentRecord) -> dict[str
         "SubTotal": amount,
         "TotalTax": 0.0,
         "Total": amount,
-        "TotalBilled": billed,
         "CurrencyCode": "USD",
         "UpdatedDateUTC": _xero_date(order.updated_at),
         "HasAttachments": False,

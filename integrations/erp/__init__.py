@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx
 
+    from integrations.auth import TokenSource
     from integrations.base import ERPConnector
     from integrations.http import RetryPolicy
 
@@ -32,7 +33,7 @@ def make_erp(
     product: str,
     *,
     base_url: str,
-    token: str,
+    token: str | TokenSource,
     company: str,
     policy: RetryPolicy | None = None,
     transport: httpx.BaseTransport | None = None,

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import httpx
 
+from integrations.auth import RenewingBearer, TokenSource
 from integrations.errors import RemoteNotFound
 from integrations.http import HttpBacked, HttpClient, Reply, RetryPolicy
 from integrations.shape import Shape
@@ -26,7 +27,7 @@ class Connector(HttpBacked):
         self,
         *,
         base_url: str,
-        token: str,
+        token: str | TokenSource,
         company: str,
         policy: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -43,13 +44,15 @@ class Connector(HttpBacked):
             label=self.product_name,
             base_url=base_url,
             headers={
-                "Authorization": f"Bearer {token}",
+                **({"Authorization": f"Bearer {token}"} if isinstance(token, str) else {}),
                 "Accept": "application/json",
                 **(headers or {}),
             },
-            secrets=(token,),
+            secrets=(token,) if isinstance(token, str) else (),
             policy=policy,
             transport=transport,
+            # a stored session: renewed before it expires, and once after a 401
+            auth=None if isinstance(token, str) else RenewingBearer(token),
         )
 
     def __repr__(self) -> str:

@@ -1,6 +1,13 @@
 """Sage Intacct (REST API v1): accounts-payable bills, read and deleted by key; a commitment is a
 Purchasing document (transaction definition ``PC Subcontracts`` or ``PC Purchase Orders``), read
-by key and deleted at ``document::{documentType}/{key}``."""
+by key and deleted at ``document::{documentType}/{key}``.
+
+A bill's ``state`` is one Intacct documents (:data:`BILL_STATES`). Intacct deletes only
+unpaid bills that are ``draft``, ``submitted``, ``partiallyApproved``, ``declined`` or ``posted``;
+any other is refused by Intacct (400 ``ia::error``), raised in its words. A deleted bill is 404; a
+``reversed`` one (cancelled by a reversing transaction, its record kept) counts as gone, as a
+voided Xero bill does **(model)**.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,11 @@ from integrations.shape import remote_words
 
 PATH = "/ia/api/v1/objects/accounts-payable/bill"
 DOCUMENTS = "/ia/api/v1/objects/purchasing/document"
+BILL_STATES = frozenset({  # IOAS objects.accounts-payable.bill ``state``
+    "reversed", "reversal", "analyzing", "partiallyApproved", "submitted", "declined", "noValue",
+    "posted", "paid", "partiallyPaid", "selected", "draft",
+})
+GONE = frozenset({"reversed"})  # model: the bill is cancelled in the GL, its record kept
 DOCUMENT_STATES = frozenset({
     "submitted", "approved", "partiallyApproved", "declined", "draft", "pending", "closed",
     "inProgress", "converted", "partiallyConverted", "exception", "analyzing",
@@ -33,12 +45,14 @@ class SageIntacct(Connector):
         if self._gone(reply):
             return None
         shape, result = self._result(reply, bill_id, "bill")
-        state = shape.req_text(result, "state")
+        state = shape.choice(result, "state", BILL_STATES) or ""
         shape.text(result, "id", optional=True)
         shape.text(result, "billNumber", optional=True)
-        return Bill(id=bill_id, status=state, raw=result)
+        return None if state in GONE else Bill(id=bill_id, status=state, raw=result)
 
     def delete_bill(self, bill_id: str, *, idempotency_key: str) -> None:
+        """DELETE; a bill Intacct will not delete (paid, part-paid, selected for payment) is
+        refused in Intacct's words, unless a read shows it gone already (reversed)."""
         reply = self._http.request(
             "DELETE",
             f"{PATH}/{self._segment(bill_id)}",
@@ -46,6 +60,9 @@ class SageIntacct(Connector):
         )
         if self._gone(reply):
             return
+        refused = reply.status == 400 and _error(reply.body) is not None
+        if refused and self.get_bill(bill_id) is None:
+            return  # refused because there is nothing left to delete (reversed)
         self._http.check(reply, error_words)
 
     def get_purchase_document(self, document_id: str) -> PurchaseDocument | None:
@@ -103,8 +120,12 @@ class SageIntacct(Connector):
 
 
 def _error(body: Any) -> dict[str, Any] | None:
-    result = body.get("ia::result") if isinstance(body, dict) else None
-    error = result.get("ia::error") if isinstance(result, dict) else None
+    """The ``ia::error`` of an answer: under ``ia::result`` (the documented example), or at the
+    top level (as Intacct's gateway answers)."""
+    if not isinstance(body, dict):
+        return None
+    result = body.get("ia::result")
+    error = result.get("ia::error") if isinstance(result, dict) else body.get("ia::error")
     return error if isinstance(error, dict) else None
 
 

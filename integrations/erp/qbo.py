@@ -1,5 +1,12 @@
 """QuickBooks Online (Accounting API v3): read a bill, delete it with its SyncToken.
 
+Every request names the API's ``minorversion`` (75: the lowest Intuit still serves, and what
+python-quickbooks sends). Errors come as a ``Fault`` (``{"Fault": {"Error": [{"Message",
+"Detail", "code"}]}}``), except that Intuit's platform answers 401 and 403 in lower case
+(``{"fault": {"error": [{"message", "detail", "code"}]}}``): both are read. A bill with a payment
+linked (paid or part-paid) cannot be deleted: QuickBooks refuses with its Fault, raised in its
+words. Each answer's ``intuit_tid`` is kept with the call (:mod:`integrations.http`).
+
 Procore's QuickBooks Online connector does not sync commitments, so there is no purchase
 document to read or delete: those calls are refused without a request.
 """
@@ -13,7 +20,8 @@ from integrations.errors import RemoteRefused
 from integrations.http import Reply
 from integrations.models import Bill, PurchaseDocument
 
-NOT_FOUND = "610"  # "Object Not Found": what reading a deleted bill answers (model)
+NOT_FOUND = "610"  # "Object Not Found": what reading a deleted bill answers
+MINOR_VERSION = "75"  # Intuit serves minor versions 75 and later only (Intuit, 2025)
 NO_COMMITMENTS = "QuickBooks Online's Procore connector does not sync commitments"
 
 
@@ -37,7 +45,8 @@ class QuickBooksOnline(Connector):
         reply = self._http.request(
             "POST",
             f"{self._base()}/bill",
-            params={"operation": "delete", "requestid": short_key(idempotency_key, 50)},
+            params={"operation": "delete", "requestid": short_key(idempotency_key, 50),
+                    "minorversion": MINOR_VERSION},
             json={"Id": bill.id, "SyncToken": sync_token},
             idempotent=True,  # the SyncToken was read: a replay cannot delete twice
         )
@@ -67,7 +76,8 @@ class QuickBooksOnline(Connector):
         return f"/v3/company/{self._segment(self.company)}"
 
     def _read(self, bill_id: str) -> tuple[Bill, str] | None:
-        reply = self._http.request("GET", f"{self._base()}/bill/{self._segment(bill_id)}")
+        reply = self._http.request("GET", f"{self._base()}/bill/{self._segment(bill_id)}",
+                                   params={"minorversion": MINOR_VERSION})
         if reply.status == 400 and NOT_FOUND in fault_codes(reply.body):
             return None
         self._http.check(reply, fault_words)
@@ -83,14 +93,23 @@ class QuickBooksOnline(Connector):
         total = shape.number(bill, "TotalAmt", optional=True)
         balance = shape.number(bill, "Balance", optional=True)
         shape.array(bill.get("LinkedTxn", []), "LinkedTxn")
-        status = "Paid" if balance == 0 and (total or 0) > 0 else "Open"
+        status = "Open"  # as QuickBooks shows a bill: Open, Partially paid or Paid
+        if balance is not None and total is not None and 0 <= balance < total:
+            status = "Paid" if balance == 0 else "Partially paid"
         return Bill(id=found_id, status=status, raw=bill), sync_token
 
 
 def _errors(body: Any) -> list[dict[str, Any]]:
-    fault = body.get("Fault") if isinstance(body, dict) else None
-    errors = fault.get("Error") if isinstance(fault, dict) else None
+    """The errors of a ``Fault`` body (or of the lower-case ``fault`` of a 401 or 403)."""
+    if not isinstance(body, dict):
+        return []
+    fault = body.get("Fault", body.get("fault"))
+    errors = fault.get("Error", fault.get("error")) if isinstance(fault, dict) else None
     return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+def _either(error: dict[str, Any], name: str) -> Any:
+    return error.get(name, error.get(name.lower()))
 
 
 def fault_codes(body: Any) -> set[str]:
@@ -102,7 +121,7 @@ def fault_words(body: Any) -> str | None:
     """``Message: Detail`` of each error of a ``Fault`` body."""
     said = []
     for error in _errors(body):
-        message, detail = error.get("Message"), error.get("Detail")
+        message, detail = _either(error, "Message"), _either(error, "Detail")
         message = message if isinstance(message, str) and message.strip() else None
         detail = detail if isinstance(detail, str) and detail.strip() else None
         if message and detail and message not in detail:

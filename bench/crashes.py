@@ -72,7 +72,7 @@ from bench.scenario import (
 
 NEXT_STEP = dict(zip(("Exported", "DeletedInERP", "Unlinked", "DeletedInProcore"), STEPS,
                      strict=True))
-CALLS = {"delete-in-erp": 4, "unlink": 3, "delete-in-procore": 2, "reenter": 2}  # per step
+CALLS = {"delete-in-erp": 4, "unlink": 4, "delete-in-procore": 2, "reenter": 2}  # per step
 WAIT_SECONDS = 60
 PRELOAD = ("audit.log", "engine.app", "engine.service", "integrations.erp",
            "integrations.factory", "integrations.procore", "sqlalchemy.dialects.sqlite.pysqlite",
@@ -353,7 +353,7 @@ def main() -> None:
     if args.child:
         child()
         return
-    from sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer, integrator_env
 
     figures: dict[str, Any] = {"bench": "crashes", "kills": args.kills, "seed": args.seed,
                                "latency_ms": args.latency_ms, "machine": machine(),
@@ -361,7 +361,8 @@ def main() -> None:
     for backend in chosen_backends(args):
         with temporary_database(backend, args.postgres) as url, \
                 SandboxServer(erp="qbo", latency_ms=args.latency_ms) as server:
-            report = run(Target(url, server.url, server.env()), kills=args.kills,
+            report = run(Target(url, server.url, {**server.env(), **integrator_env()}),
+                         kills=args.kills,
                          seed=args.seed, latency_ms=args.latency_ms)
         log(f"crashes {backend}: {report['seconds']} s, landed {report['landed']},"
             f" resume {report['resume']}, {report['violation_count']} violations")

@@ -53,24 +53,35 @@ SANDBOX_BATCH = 200
 
 def remotes_factory(mode: str, corrections: int) -> Any:
     from engine.remotes import Remotes
+    from workflows.unlinking import Unlinking
 
     if mode == "fake":
         world = FakeWorld.seeded(corrections)
-        return lambda: Remotes(FakeProcore(world), FakeERP(world))
+        def faked() -> Remotes:
+            procore = FakeProcore(world)
+            return Remotes(procore, FakeERP(world),
+                           unlinking=Unlinking(mode="integrator", integrator=procore))
+
+        return faked
     from integrations.factory import connect
-    from sandbox.seed import ERP_TOKEN
+    from integrations.procore import ProcoreClient
+    from sandbox.seed import ERP_TOKEN, SERVICE_ACCOUNT
     from sandbox.transport import in_process_transport
     from sandbox.world import SandboxWorld
 
     sandbox = SandboxWorld("qbo")
 
     def connected() -> Remotes:
+        transport = in_process_transport(sandbox)
         procore, erp = connect(
             procore_url="http://sandbox.invalid", token="sandbox-ana", company_id=4021,
             erp_product="qbo", erp_url="http://sandbox.invalid/erp", erp_token=ERP_TOKEN,
-            erp_company=sandbox.erp_company, transport=in_process_transport(sandbox),
+            erp_company=sandbox.erp_company, transport=transport,
         )
-        return Remotes(procore, erp)
+        service = ProcoreClient("http://sandbox.invalid", SERVICE_ACCOUNT.token, 4021,
+                                transport=transport)
+        return Remotes(procore, erp,
+                       unlinking=Unlinking(mode="integrator", integrator=service))
 
     return connected
 

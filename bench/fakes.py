@@ -111,14 +111,16 @@ class FakeProcore:
             and (invoice_number is None or fields["invoice_number"] == invoice_number)
         ]
 
-    def unlink_requisition(self, requisition_id: int) -> None:
-        fields = self.world.invoices[requisition_id]
+    def sync_external_data(self, updates: list[dict[str, Any]]) -> None:
+        """External Data Sync as the integration's service account (integrator mode)."""
         self._log("PATCH", f"/rest/v1.0/companies/{self.company_id}/external_data/sync")
-        if self.world.bills.get(fields["origin_id"] or "", False):
-            raise RemoteRefused("The requisition is still in QuickBooks Online.",
-                                system="procore", status=200)
-        self.world.invoices[requisition_id] = {**fields, "origin_id": None,
-                                               "origin_data": None, "erp_status": None}
+        for update in updates:
+            if update["item_type"] != "requisition":
+                continue  # the items' links: nothing the fake world keeps
+            fields = self.world.invoices[update["item_id"]]
+            self.world.invoices[update["item_id"]] = {
+                **fields, "origin_id": None, "origin_data": None, "erp_status": None,
+            }
 
     def delete_requisition(self, project_id: int, requisition_id: int) -> None:
         fields = self.world.invoices[requisition_id]
@@ -147,6 +149,7 @@ class FakeERP:
 
     key = "qbo"
     product_name = "QuickBooks Online"
+    company = "9130357"
 
     def __init__(self, world: FakeWorld) -> None:
         self.world = world

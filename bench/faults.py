@@ -39,7 +39,7 @@ from typer.testing import CliRunner
 
 import cli
 from engine.db import Database
-from sandbox.server import SandboxServer
+from sandbox.server import SandboxServer, integrator_env
 
 FAULT_KINDS = ["500", "503", "429", "timeout", "reset", "garbage"]
 STEPS = ("delete-in-erp", "unlink", "delete-in-procore", "reenter")
@@ -242,7 +242,9 @@ def run_corrections(
 
     ``extra_env`` adds settings (e.g. ``RELINK_HTTP_MAX_WAIT``) for every command.
     """
-    driver = FaultDriver(db_url, {**server.env(), **(extra_env or {})}, scratch)
+    driver = FaultDriver(
+        db_url, {**server.env(), **integrator_env(), **(extra_env or {})}, scratch
+    )
     invoices = list(range(first_invoice, first_invoice + count))
     rate = server.world.fault_settings.rate
     started = time.perf_counter()

@@ -328,7 +328,7 @@ def main() -> None:
         emit_list = work(args.driver, wanted, Path(args.barrier), args.worker)
         print(json.dumps(emit_list), flush=True)
         return
-    from sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer, integrator_env
 
     figures: dict[str, Any] = {"bench": "races", "workers": args.workers,
                                "corrections": args.corrections, "driver": args.driver,
@@ -337,7 +337,7 @@ def main() -> None:
     for backend in chosen_backends(args):
         with temporary_database(backend, args.postgres) as url, \
                 SandboxServer(erp="qbo", latency_ms=args.latency_ms) as server:
-            target = Target(url, server.url, server.env())
+            target = Target(url, server.url, {**server.env(), **integrator_env()})
             log(f"races {backend}: {args.workers} x {args.corrections} ({args.driver})")
             report = run(target, workers=args.workers, corrections=args.corrections,
                          driver=args.driver, threads=args.threads and args.driver == "service")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["startup", "engine", "audit_scale", "races", "crashes", "faults"]
+SCRIPTS = ["startup", "engine", "audit_scale", "races", "crashes", "faults", "batch"]
 
 
 def main() -> None:

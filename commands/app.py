@@ -1,5 +1,7 @@
 """What every command shares: the root options in Typer's context, the error guard that maps
-engine errors to exit codes, output (JSON, rich console, plain lines) and the integer parsers.
+engine errors to exit codes, output (JSON, rich console, plain lines), the integer parsers and
+the parsers of names with suggestions (:func:`known_step`, :func:`known_state`). The root group
+that runs them all is :class:`commands.root.RelinkGroup`.
 
 Only the standard library and Typer are imported here at module level; the engine (and through
 it SQLModel, httpx, transitions) and rich are imported inside the functions that need them, so
@@ -16,12 +18,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
+
+from commands.help import RelinkSubGroup, RelinkTyper
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from engine.settings import Settings
+    from workflows.unlinking import Waiter
 
 EXIT_UNEXPECTED = 70
 
@@ -42,6 +46,7 @@ class Root:
     json: bool = False
     no_color: bool = False
     debug: bool = False
+    utc: bool = False
 
     @cached_property
     def settings(self) -> Settings:
@@ -58,7 +63,8 @@ def root(ctx: typer.Context) -> Root:
 
 def group(help_text: str) -> typer.Typer:
     """A command group: its help when called bare, relink's error handling from the root."""
-    return typer.Typer(cls=TyperGroup, help=help_text, no_args_is_help=True)
+    return RelinkTyper(cls=RelinkSubGroup, help=help_text, no_args_is_help=True,
+                       rich_markup_mode=None)
 
 
 # parsing -----------------------------------------------------------------------------------
@@ -87,6 +93,44 @@ I64 = integer(-(2**63), 2**63 - 1, "the signed 64-bit range")
 JSON_ID = integer(-(2**53 - 1), 2**53 - 1, "2^53, the largest id the audit log holds exactly")
 
 
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'unlink'?"`` for the choice closest to ``word`` (any case), or ``""``
+    when none is close."""
+    import difflib
+
+    folded = {choice.casefold(): choice for choice in choices}
+    close = difflib.get_close_matches(word.casefold(), list(folded), n=1, cutoff=0.6)
+    return f"; did you mean {folded[close[0]]!r}?" if close else ""
+
+
+def known_step(text: str) -> str:
+    """A parser for a step argument (``relink advance ID STEP``): a step of an installed
+    workflow (in any case), else a usage error suggesting the closest (``unlnk``: did you mean
+    'unlink'?). Whether the correction's own workflow has the step, the engine says."""
+    from engine.reviews import vocabulary
+
+    steps = vocabulary().steps
+    found = next((step for step in steps if step.casefold() == text.casefold()), None)
+    if found is None:
+        raise typer.BadParameter(f"{text!r} is not a step of any workflow"
+                                 f"{did_you_mean(text, steps)} (steps: {', '.join(steps)})")
+    return found
+
+
+def known_state(text: str) -> str:
+    """A parser for a state option (``relink list --state exported``): the state of an
+    installed workflow spelled in any case, as the workflow spells it (``Exported``), else a
+    usage error suggesting the closest."""
+    from engine.reviews import vocabulary
+
+    states = vocabulary().states
+    found = next((state for state in states if state.casefold() == text.casefold()), None)
+    if found is None:
+        raise typer.BadParameter(f"{text!r} is not a state of any workflow"
+                                 f"{did_you_mean(text, states)} (states: {', '.join(states)})")
+    return found
+
+
 def usage(message: str) -> Exception:
     """A usage error (exit 2) for a check no parser makes."""
     from engine.errors import UsageError
@@ -94,59 +138,47 @@ def usage(message: str) -> Exception:
     return UsageError(message)
 
 
-# the root group: one clear line, the right exit code ---------------------------------------
-
-
-class RelinkGroup(TyperGroup):
-    """Runs commands with relink's error handling: one clear line, the right exit code."""
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["standalone_mode"] = False
-        argv = kwargs["args"] if "args" in kwargs else args[0] if args else None
-        refuse_undecodable(sys.argv[1:] if argv is None else argv)
-        try:
-            code = super().main(*args, **kwargs)
-        except typer.Exit as exc:
-            code = exc.exit_code
-        except typer.Abort:
-            stderr("Aborted.")
-            code = 130
-        except BrokenPipeError:  # e.g. `relink audit export ... | head`: the reader left
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            code = 0
-        except typer.TyperException as exc:  # click's usage errors, as vendored by Typer
-            if type(exc).__name__ == "NoArgsIsHelpError":  # `relink audit`: help, then 1 line
-                print(exc.format_message())
-                stderr("Error: missing command (the commands are listed above)")
-                sys.exit(2)
-            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-            stderr(f"Error: {line(message)}")
-            code = getattr(exc, "exit_code", 2)
-        sys.exit(code if isinstance(code, int) else 0)
-
-
-def refuse_undecodable(argv: Sequence[object]) -> None:
-    """Bytes that are not UTF-8 reach Python as lone surrogates, which no database, HTTP body or
-    audit entry can hold: relink's arguments are UTF-8 text (file names included)."""
-    for position, arg in enumerate(argv, 1):
-        try:
-            str(arg).encode("utf-8")
-        except UnicodeEncodeError:
-            stderr(f"Error: argument {position} is not UTF-8 text (a file name that is not"
-                   " must be renamed first)")
-            sys.exit(2)
-
-
 # output ------------------------------------------------------------------------------------
 
 
 def console(options: Root, *, stderr: bool = False) -> Console:
-    from rich.console import Console
+    from commands.layout import OperatorConsole
 
-    return Console(stderr=stderr, no_color=options.no_color or None, highlight=False,
-                   soft_wrap=True, emoji=False)
+    return OperatorConsole(stderr=stderr, no_color=options.no_color or None, highlight=False,
+                           soft_wrap=True, emoji=False, utc=options.utc)
+
+
+def waiter(options: Root) -> Waiter:
+    """How a step waits for a person (the operator's Unlink click in Procore): on a terminal, a
+    spinner with the elapsed time; otherwise one line on stderr. Ctrl-C stops waiting."""
+    from workflows.unlinking import poll
+
+    def wait(what: str, done: Callable[[], bool], *, every: float, limit: float) -> bool:
+        import time
+
+        from engine.terminal import rich_safe
+
+        err = console(options, stderr=True)
+        if options.json or not err.is_terminal:
+            stderr(f"Waiting: {what}. Checking every {every:g} s for up to {limit / 60:g} min;"
+                   " Ctrl-C stops waiting.")
+            return poll(what, done, every=every, limit=limit)
+        from commands.waiting import muted
+
+        started = time.monotonic()
+        with muted(), err.status("", spinner="dots") as status:  # remote waits show no other
+
+            def check() -> bool:
+                elapsed = int(time.monotonic() - started)
+                status.update(rich_safe(
+                    f"Waiting {elapsed // 60}:{elapsed % 60:02d} for you: {what}."
+                    " (Ctrl-C stops waiting)"
+                ))
+                return done()
+
+            return poll(what, check, every=every, limit=limit)
+
+    return wait
 
 
 def stderr(text: str) -> None:
@@ -225,6 +257,7 @@ def exit_code(exc: Exception) -> int:
     from engine.errors import (
         Conflict,
         IntegrityError,
+        Interrupted,
         Refused,
         StorageError,
         Unavailable,
@@ -233,7 +266,7 @@ def exit_code(exc: Exception) -> int:
 
     codes: tuple[tuple[type[Exception], int], ...] = (
         (UsageError, 2), (Refused, 1), (Unavailable, 3), (Conflict, 4),  # LeaseLost: a Conflict
-        (IntegrityError, 5), (StorageError, 5),
+        (IntegrityError, 5), (StorageError, 5), (Interrupted, 130),
     )
     return next((code for kind, code in codes if isinstance(exc, kind)), EXIT_UNEXPECTED)
 
@@ -257,8 +290,10 @@ def fail(options: Root, exc: Exception) -> NoReturn:
         import traceback
 
         traceback.print_exception(exc)
-    stderr(f"Unexpected error: {type(exc).__name__}: {first_line(str(exc))}"
-           " (use --debug for details)")
+    text = f"{type(exc).__name__}: {first_line(str(exc))}"
+    if options.json:
+        emit_json({"error": f"unexpected error: {text}", "exit_code": EXIT_UNEXPECTED})
+    stderr(f"Unexpected error: {text} (use --debug for details)")
     raise typer.Exit(EXIT_UNEXPECTED)
 
 

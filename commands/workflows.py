@@ -16,7 +16,10 @@ DiagramFormat = Literal["mermaid", "dot"]
 
 @workflows_app.command("list")
 def list_workflows(ctx: typer.Context) -> None:
-    """The registered workflow definitions."""
+    """The registered workflow definitions.
+
+    Example: relink workflows list
+    """
     with guard(ctx) as options:
         from engine.catalog import describe_all
 
@@ -34,7 +37,10 @@ def list_workflows(ctx: typer.Context) -> None:
 
 @workflows_app.command("show")
 def show_workflow(ctx: typer.Context, name: WorkflowName) -> None:
-    """States, steps and the permission policy of a workflow."""
+    """States, steps and the permission policy of a workflow.
+
+    Example: relink workflows show commitment
+    """
     with guard(ctx) as options:
         from engine.catalog import describe
 
@@ -54,7 +60,10 @@ def graph(
     fmt: Annotated[DiagramFormat, typer.Option(
         "--format", help="Mermaid, or graphviz dot.")] = "mermaid",
 ) -> None:
-    """The workflow's diagram as mermaid or graphviz dot source."""
+    """The workflow's diagram as mermaid or graphviz dot source.
+
+    Example: relink workflows graph subcontractor-invoice --format dot
+    """
     with guard(ctx) as options:
         from engine.catalog import diagram
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy.engine import Connection
@@ -111,6 +111,9 @@ class Attempt:
         self, instance: Instance, data: dict[str, Any] | None
     ) -> StepContext[Any, Any]:
         remotes = self.service.remotes
+        unlinking = remotes.unlinking
+        if self.service.waiter is not None:
+            unlinking = replace(unlinking, wait=self.service.waiter)
         return StepContext(
             procore=remotes.procore,
             erp=remotes.erp,
@@ -123,6 +126,8 @@ class Attempt:
             data=data,
             idempotency_key=instance.in_flight_key or "",
             evidence=self.evidence,
+            unlinking=unlinking,
+            workflow_id=instance.id,
         )
 
     # audit ---------------------------------------------------------------------------------
@@ -152,7 +157,7 @@ class Attempt:
             "format": AUDIT_FORMAT,
             "workflow_id": instance.id if instance else None,
             "workflow": self.definition.name,
-            "workflow_version": instance.version if instance else self.definition.version,
+            "workflow_version": self.definition.version,
             "company_id": subject.company_id,
             "project_id": subject.project_id,
             "subject_type": subject.type,
@@ -195,6 +200,16 @@ class Attempt:
             )
         else:
             message = f"Failed: {why}. Nothing changed; safe to run again."
+        self._finish("failed", message, release=self.may_release)
+        raise Unavailable(message, workflow=self._outcome_view("failed", message),
+                          step=self.action)
+
+    def not_yet(self, message: str) -> NoReturn:
+        """The step waits for something outside relink that has not happened (the operator's
+        Unlink click): audited as failed, the step released when nothing was sent (else left in
+        flight for resume); exit 3, and the same command once it has happened."""
+        if not self.may_release and self.lease is not None:
+            self.lease.active = False
         self._finish("failed", message, release=self.may_release)
         raise Unavailable(message, workflow=self._outcome_view("failed", message),
                           step=self.action)
@@ -277,7 +292,7 @@ class Attempt:
             )
         except (RemoteRefused, RemoteNotFound) as exc:
             self._unless_landed(exc.message, in_flight and not settling)
-            self.refuse(f"Refused by {self._system(exc)}: {exc.message}")
+            self.refuse(refused_by(self._system(exc), exc.message) + self._way_out())
         except RemoteUnavailable as exc:
             self.last_failure = exc.message
             if in_flight and not settling:
@@ -326,6 +341,22 @@ class Attempt:
         base = view(self.instance, self.definition) if self.instance else {}
         return base | {"outcome": outcome, "message": message}
 
+    def _way_out(self) -> str:
+        """What to do about a remote refusal: run the step again once it is fixed there, or
+        (where the workflow has it) abandon the correction."""
+        instance = self.instance
+        step = self.definition.step(self.action)
+        if instance is None or step is None or step.way_out:
+            return ""
+        ways_out = [
+            step.name for step in self.definition.steps
+            if step.way_out and machine_for(self.definition).allows(instance.state, step.name)
+        ]
+        out = "".join(
+            f" or give up with `relink {name} {instance.id} --reason ...`" for name in ways_out
+        )
+        return f" Next: fix it there and run {self.action} again{out}."
+
     def _next_listing(self) -> str:
         if self.instance is None:
             return "start"
@@ -343,3 +374,17 @@ class Attempt:
         if remotes is not None and remotes.erp_connector is not None:
             return remotes.erp_connector.product_name
         return exc.system
+
+
+def refused_by(system: str, said: str) -> str:
+    """``Refused by <system>: <what it said>``, naming the system once: the words of a client
+    that already name it (``Xero: ...``, ``Procore found no ...``) are not prefixed with it
+    again. It ends as a sentence, before what to do next."""
+    said = said.strip()
+    if not said.endswith((".", "!", "?")):
+        said += "."
+    if said.startswith(f"{system}: "):
+        said = said[len(system) + 2:]
+    elif said.startswith((f"{system} ", f"{system}'s ")):
+        return f"Refused: {said}"
+    return f"Refused by {system}: {said}"

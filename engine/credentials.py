@@ -1,29 +1,22 @@
-"""Where tokens come from, and how the stored Procore session stays alive.
+"""Where tokens come from, and how the stored Procore and ERP sessions stay alive.
 
 Procore: ``RELINK_PROCORE_TOKEN`` (used as given, never refreshed), else the session that
-``relink login`` stored in ``<user config dir>/credentials.json``. ERP: ``RELINK_ERP_TOKEN``.
-Tokens never go into settings, the database, the audit log or any message.
+``relink login`` stored (``<user config dir>/credentials.json``). ERP: ``RELINK_ERP_TOKEN`` (used
+as given), else the session that ``relink login --erp`` stored for the configured product
+(``<user config dir>/erp-<product>.json``); the files: :mod:`engine.credential_files`. Tokens
+never go into settings, the database, the audit log or any message. Refresh semantics, the same
+for every system:
 
-The credentials file is one JSON object, mode 0600 in a 0700 directory, replaced atomically
-(temporary file in the same directory, fsync, rename)::
-
-    {"version": 1, "login_url", "api_url", "client_id", "client_secret", "grant",
-     "token_type", "access_token", "refresh_token", "expires_at", "obtained_at",
-     "refresh_started_at"}
-
-``expires_at`` and ``obtained_at`` are Unix seconds by this machine's clock; ``grant`` is
-``authorization_code`` or ``client_credentials``; ``refresh_started_at`` is set only while a
-refresh is under way (or when its answer was lost). Refresh semantics:
-
-* An access token within :data:`REFRESH_MARGIN` seconds of ``expires_at`` is refreshed *before*
-  it is used; a 401 on a stored token gets one refresh and one more try.
-* Procore's refresh tokens are single-use. A refresh holds an exclusive lock
-  (``credentials.lock``) and re-reads the file first, so concurrent relink processes refresh once
-  and the others adopt the new pair.
+* An access token within :data:`REFRESH_MARGIN` seconds of ``expires_at`` (a quarter of its
+  lifetime, when that is shorter) is refreshed *before* it is used; a 401 on a stored token gets
+  one refresh and one more try.
+* Refresh tokens are single-use (Procore's; the ERPs' rotate). A refresh holds the file's
+  exclusive lock and re-reads the file first, so concurrent relink processes refresh once and the
+  others adopt the new pair.
 * The file is replaced only once the new pair is in hand, so a refresh that fails (network
-  error) leaves the previous session intact: run the command again. If Procore consumed the
-  refresh token but its answer was lost, Procore refuses that token on the next try, and relink
-  says to run ``relink login`` again.
+  error) leaves the previous session intact: run the command again. If the issuer consumed the
+  refresh token but its answer was lost, it refuses that token on the next try, and relink says
+  to run ``relink login`` (``--erp``) again.
 * Sessions from the client-credentials grant are renewed with that grant (no refresh token
   involved).
 """
@@ -31,177 +24,72 @@ refresh is under way (or when its answer was lost). Refresh semantics:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import secrets
-import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from engine.credential_files import ERP_LOGIN_AGAIN, LOGIN_AGAIN, PROCORE, TOKEN_FIELDS
+from engine.credential_files import CredentialStore as CredentialStore  # re-exported
+from engine.credential_files import session_document as session_document  # re-exported
 from engine.errors import UsageError
-from engine.settings import Settings, config_dir
+from engine.settings import Settings
 from integrations.errors import RemoteRejectedCredentials, RemoteUnavailable
 
 PROCORE_TOKEN_ENV = "RELINK_PROCORE_TOKEN"
 ERP_TOKEN_ENV = "RELINK_ERP_TOKEN"
 CLIENT_SECRET_ENV = "RELINK_PROCORE_CLIENT_SECRET"
-FILE_VERSION = 1
+ERP_CLIENT_SECRET_ENV = "RELINK_ERP_CLIENT_SECRET"
 REFRESH_MARGIN = 60.0  # seconds: a token this close to expires_at counts as expired
-GRANTS = ("authorization_code", "client_credentials")
-LOGIN_AGAIN = "run `relink login` again"
 
 
-def credentials_path() -> Path:
-    return config_dir() / "credentials.json"
+@dataclass(frozen=True)
+class Issuer:
+    """Who issues one system's tokens, and how relink asks it for new ones."""
+
+    system: str  # "procore" or the ERP product key
+    label: str  # for messages
+    url_key: str  # the session field holding the token endpoint's URL
+    secret_env: str  # where the client secret may come from instead of the file
+    login_again: str  # what the operator runs when the session cannot be renewed
+
+    def exchange(self, url: str, form: dict[str, str], policy: Any, transport: Any) -> Any:
+        """The token answer (a dict) to ``form``; RemoteError subclasses otherwise."""
+        if self.system == PROCORE:
+            from integrations.procore import exchange_token
+
+            return exchange_token(url, form, policy=policy, transport=transport)
+        from integrations.erp.oauth import exchange_erp_token
+
+        return exchange_erp_token(self.system, url, form, policy=policy, transport=transport)
 
 
-# the file --------------------------------------------------------------------------------------
+def issuer(system: str) -> Issuer:
+    """The :class:`Issuer` of ``system`` (``procore`` or an ERP product key)."""
+    if system == PROCORE:
+        return Issuer(PROCORE, "Procore", "login_url", CLIENT_SECRET_ENV, LOGIN_AGAIN)
+    from integrations.erp import PRODUCTS
+
+    return Issuer(system, PRODUCTS[system], "token_url", ERP_CLIENT_SECRET_ENV, ERP_LOGIN_AGAIN)
 
 
-class CredentialStore:
-    """The credentials file: validated reads, atomic 0600 writes, a lock across processes."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or credentials_path()
-
-    def read(self) -> dict[str, Any] | None:
-        """The stored session, or None when there is none; UsageError when it is unusable."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            why = f"{self.path}: cannot read it ({exc.strerror}); {LOGIN_AGAIN}"
-            raise UsageError(why) from exc
-        with os.fdopen(fd, "rb") as handle:
-            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-            if os.name == "posix" and mode & 0o077:
-                raise UsageError(
-                    f"{self.path} may be read by other users (mode {mode:o}): run"
-                    f" `chmod 600 {self.path}`, or {LOGIN_AGAIN}"
-                )
-            raw = handle.read()
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            doc = None
-        if not _valid(doc):
-            raise UsageError(f"{self.path}: not a relink credentials file; {LOGIN_AGAIN}")
-        return dict(doc)
-
-    def write(self, doc: Mapping[str, Any]) -> None:
-        """Replace the file atomically; it is never visible with other permissions than 0600."""
-        directory = self.path.parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if os.name == "posix" and stat.S_IMODE(directory.stat().st_mode) & 0o077:
-            os.chmod(directory, 0o700)
-        temporary = directory / f".{self.path.name}.{secrets.token_hex(6)}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(temporary, flags, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                if os.name == "posix":
-                    os.fchmod(handle.fileno(), 0o600)
-                json.dump(dict(doc), handle, indent=2, sort_keys=True)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
-        _fsync_directory(directory)
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the exclusive lock that serialises logins and refreshes (POSIX; no-op elsewhere)."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            yield
-            return
-        directory = self.path.parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(directory / "credentials.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
-
-
-def _valid(doc: Any) -> bool:
-    if not isinstance(doc, dict) or doc.get("version") != FILE_VERSION:
-        return False
-    texts = ("login_url", "api_url", "client_id", "access_token")
-    if not all(isinstance(doc.get(key), str) and doc[key] for key in texts):
-        return False
-    if not (doc["access_token"].isascii() and doc["access_token"].isprintable()):
-        return False  # a header could not carry it
-    if doc.get("grant") not in GRANTS:
-        return False
-    optional_texts = ("client_secret", "refresh_token")
-    if any(doc.get(key) is not None and not isinstance(doc[key], str) for key in optional_texts):
-        return False
-    numbers = ("expires_at", "obtained_at", "refresh_started_at")
-    return all(
-        doc.get(key) is None
-        or (isinstance(doc[key], int | float) and not isinstance(doc[key], bool))
-        for key in numbers
-    )
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (POSIX); harmless where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def session_document(
-    answer: Mapping[str, Any],
-    *,
-    login_url: str,
-    api_url: str,
-    client_id: str,
-    client_secret: str | None,
-    grant: str,
-    now: float,
-) -> dict[str, Any]:
-    """What the credentials file holds after a token answer (``exchange_token``'s result)."""
-    expires_in = answer.get("expires_in")
-    return {
-        "version": FILE_VERSION,
-        "login_url": login_url,
-        "api_url": api_url,
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "grant": grant,
-        "token_type": answer.get("token_type", "bearer"),
-        "access_token": answer["access_token"],
-        "refresh_token": answer.get("refresh_token"),
-        "expires_at": now + expires_in if isinstance(expires_in, int) and expires_in > 0 else None,
-        "obtained_at": now,
-        "refresh_started_at": None,
-    }
+def refresh_margin(doc: Mapping[str, Any]) -> float:
+    """How long before ``expires_at`` a token counts as expired: :data:`REFRESH_MARGIN`, or a
+    quarter of the token's lifetime when that is shorter (tokens of a few seconds, as a sandbox
+    compressing lifetimes issues them, would otherwise be refreshed before every call)."""
+    expires_at, obtained_at = doc.get("expires_at"), doc.get("obtained_at")
+    if expires_at is None or obtained_at is None or expires_at <= obtained_at:
+        return REFRESH_MARGIN
+    return min(REFRESH_MARGIN, float(expires_at - obtained_at) / 4)
 
 
 # the token source ------------------------------------------------------------------------------
 
 
 class StoredSession:
-    """The stored session as an :class:`integrations.auth.TokenSource`; thread-safe."""
+    """A stored session as an :class:`integrations.auth.TokenSource`; thread-safe."""
 
     def __init__(
         self,
@@ -214,6 +102,7 @@ class StoredSession:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._issuer = issuer(store.system)
         self._doc = doc
         self._client_secret = client_secret
         self._policy = policy
@@ -223,6 +112,12 @@ class StoredSession:
 
     def __repr__(self) -> str:
         return f"StoredSession({str(self._store.path)!r})"
+
+    @property
+    def company(self) -> str | None:
+        """The company the sign-in named (an ERP session's QuickBooks realm), if any."""
+        company = self._doc.get("company")
+        return company if isinstance(company, str) else None
 
     def token(self) -> str:
         with self._lock:
@@ -237,16 +132,17 @@ class StoredSession:
 
     def _expired(self, doc: Mapping[str, Any]) -> bool:
         expires_at = doc.get("expires_at")
-        return expires_at is not None and self._clock() >= expires_at - REFRESH_MARGIN
+        return expires_at is not None and self._clock() >= expires_at - refresh_margin(doc)
 
     def _refresh(self, stale: str) -> None:
         """Replace the session whose access token is ``stale``; raises RemoteError subclasses."""
+        who = self._issuer
         with self._store.locked():
             current = self._store.read()
             if current is None or current["api_url"] != self._doc["api_url"]:
                 raise RemoteRejectedCredentials(
-                    f"the stored Procore session was removed or replaced; {LOGIN_AGAIN}",
-                    system="procore",
+                    f"the stored {who.label} session was removed or replaced; {who.login_again}",
+                    system=who.system,
                 )
             if current["access_token"] != stale and not self._expired(current):
                 self._doc = current  # another relink process refreshed it meanwhile
@@ -256,71 +152,69 @@ class StoredSession:
                 with contextlib.suppress(OSError):
                     self._store.write({**current, "refresh_started_at": self._clock()})
             answer = self._exchange(current, form)
-            renewed = session_document(
-                answer,
-                login_url=current["login_url"],
-                api_url=current["api_url"],
-                client_id=current["client_id"],
-                client_secret=current.get("client_secret"),
-                grant=current["grant"],
-                now=self._clock(),
-            )
+            identity = {k: v for k, v in current.items() if k not in TOKEN_FIELDS}
+            renewed = session_document(answer, now=self._clock(), **identity)
+            if renewed["refresh_token"] is None and form["grant_type"] == "refresh_token":
+                renewed["refresh_token"] = current["refresh_token"]  # not rotated this time
             try:
                 self._store.write(renewed)
             except OSError as exc:
                 raise RemoteRejectedCredentials(
-                    f"could not save the refreshed Procore session to {self._store.path}"
-                    f" ({exc.strerror}); the previous refresh token is used up: {LOGIN_AGAIN}",
-                    system="procore",
+                    f"could not save the refreshed {who.label} session to {self._store.path}"
+                    f" ({exc.strerror}); the previous refresh token is used up: {who.login_again}",
+                    system=who.system,
                 ) from exc
             self._doc = renewed
 
     def _form(self, current: Mapping[str, Any]) -> dict[str, str]:
+        who = self._issuer
         secret = self._client_secret or current.get("client_secret")
         if not secret:
             raise RemoteRejectedCredentials(
-                f"no client secret to renew the Procore session: set {CLIENT_SECRET_ENV}, or"
-                f" {LOGIN_AGAIN}",
-                system="procore",
+                f"no client secret to renew the {who.label} session: set {who.secret_env}, or"
+                f" {who.login_again}",
+                system=who.system,
             )
         base = {"client_id": str(current["client_id"]), "client_secret": str(secret)}
         if current["grant"] == "client_credentials":
-            return {"grant_type": "client_credentials", **base}
+            extra = {"username": current["username"]} if current.get("username") else {}
+            return {"grant_type": "client_credentials", **base, **extra}
         if not current.get("refresh_token"):
             raise RemoteRejectedCredentials(
-                f"the Procore session has expired and holds no refresh token; {LOGIN_AGAIN}",
-                system="procore",
+                f"the {who.label} session has expired and holds no refresh token;"
+                f" {who.login_again}",
+                system=who.system,
             )
         return {"grant_type": "refresh_token", "refresh_token": current["refresh_token"], **base}
 
     def _exchange(self, current: Mapping[str, Any], form: dict[str, str]) -> dict[str, Any]:
-        from integrations.procore import exchange_token
-
+        who = self._issuer
         try:
-            return exchange_token(
-                current["login_url"], form, policy=self._policy, transport=self._transport
+            answer: dict[str, Any] = who.exchange(
+                current[who.url_key], form, self._policy, self._transport
             )
         except RemoteRejectedCredentials as exc:
             if form["grant_type"] == "client_credentials":
-                why = "Procore rejected the stored client credentials"
+                why = f"{who.label} rejected the stored client credentials"
             elif current.get("refresh_started_at") is not None:
                 why = (
-                    "Procore no longer accepts the stored refresh token: an earlier refresh got"
-                    " no answer, and refresh tokens can be used only once"
+                    f"{who.label} no longer accepts the stored refresh token: an earlier refresh"
+                    " got no answer, and refresh tokens can be used only once"
                 )
             else:
-                why = "Procore no longer accepts the stored refresh token (used or revoked)"
+                why = f"{who.label} no longer accepts the stored refresh token (used or revoked)"
             raise RemoteRejectedCredentials(
-                f"{why}; {LOGIN_AGAIN}", system="procore", status=exc.status
+                f"{why}; {who.login_again}", system=who.system, status=exc.status
             ) from exc
         except RemoteUnavailable as exc:
             raise type(exc)(
-                f"could not renew the Procore session ({exc.message}); the stored session is"
-                " kept, run the command again (if Procore then refuses the refresh token,"
-                f" {LOGIN_AGAIN})",
-                system="procore",
+                f"could not renew the {who.label} session ({exc.message}); the stored session is"
+                " kept, run the command again (if the refresh token is then refused,"
+                f" {who.login_again})",
+                system=who.system,
                 status=exc.status,
             ) from exc
+        return answer
 
 
 # where the tokens come from --------------------------------------------------------------------
@@ -369,6 +263,49 @@ def erp_token(env: Mapping[str, str] | None = None) -> str | None:
     env = os.environ if env is None else env
     token = env.get(ERP_TOKEN_ENV) or None
     return checked_token(token, ERP_TOKEN_ENV) if token else None
+
+
+def erp_credentials(
+    settings: Settings,
+    env: Mapping[str, str] | None = None,
+    *,
+    api_url: str | None,
+    policy: Any = None,
+    transport: Any = None,
+    store: CredentialStore | None = None,
+) -> str | StoredSession | None:
+    """``RELINK_ERP_TOKEN`` as given, else the session ``relink login --erp`` stored for the
+    configured product (checked against ``api_url``, the ERP API it was issued for), else None
+    (no ERP connection)."""
+    env = os.environ if env is None else env
+    if token := erp_token(env):
+        return token
+    if settings.erp is None:
+        return None
+    store = store or CredentialStore(system=settings.erp)
+    doc = store.read()
+    if doc is None:
+        return None
+    if doc["api_url"] != api_url:
+        raise UsageError(
+            f"the stored {issuer(settings.erp).label} session is for {doc['api_url']}, not"
+            f" {api_url}: {ERP_LOGIN_AGAIN} (or set {ERP_TOKEN_ENV})"
+        )
+    return StoredSession(
+        store, doc, client_secret=env.get(ERP_CLIENT_SECRET_ENV) or None, policy=policy,
+        transport=transport,
+    )
+
+
+INTEGRATOR_TOKEN_ENV = "RELINK_INTEGRATOR_TOKEN"
+
+
+def integrator_token(env: Mapping[str, str] | None = None) -> str | None:
+    """The ERP integration's service-account token (integrator unlink mode), kept apart from
+    the operator's: it is used for External Data Sync only."""
+    env = os.environ if env is None else env
+    token = env.get(INTEGRATOR_TOKEN_ENV) or None
+    return checked_token(token, INTEGRATOR_TOKEN_ENV) if token else None
 
 
 def checked_token(token: str, variable: str) -> str:

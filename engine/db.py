@@ -14,6 +14,7 @@ PostgreSQL pool: a CLI process uses one connection at a time, a batch a few; up 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from engine.errors import (
     UsageError,
 )
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 MIGRATIONS = Path(__file__).parent / "migrations"
 LOCK_TIMEOUT_MS = 5000  # the longest wait for another operator's lock, both backends
 BUSY = "the database is busy with another operator's step; try again"
@@ -144,7 +145,7 @@ class Database:
         parsed = make_url(self.url)
         self.dialect = "sqlite" if parsed.drivername.startswith("sqlite") else "postgresql"
         if self.dialect == "sqlite":
-            self.engine = self._sqlite_engine(parsed.database)
+            self.engine = self._sqlite_engine()
         else:
             self.engine = self._postgres_engine()
 
@@ -168,12 +169,45 @@ class Database:
 
         return engine
 
-    def _sqlite_engine(self, path: str | None) -> Engine:
-        if path and not path.startswith("file:"):  # a URI (uri=true) names no folder to create
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file (None for PostgreSQL and for ``file:`` URIs)."""
+        if self.dialect != "sqlite":
+            return None
+        path = make_url(self.url).database
+        return Path(path).expanduser() if path and not path.startswith("file:") else None
+
+    def require_file(self) -> None:
+        """A missing SQLite file is exit 5 (a mistyped path must not become a new, empty
+        database that verifies as \"OK: 0 entries\")."""
+        path = self.sqlite_path
+        if path is not None and not path.exists():
+            raise StorageError(f"no database at {path}: run `relink init` to create it")
+
+    def create_file(self, *, default_location: bool) -> None:
+        """Create a missing SQLite file, mode 0600 (it holds audit evidence). Its folder is
+        created (0700) only when it is relink's default data folder; a folder missing from a
+        path the user gave is a usage error (a typo, most likely)."""
+        path = self.sqlite_path
+        if path is None or path.exists():
+            return
+        if not path.parent.is_dir():
+            if not default_location:
+                raise UsageError(
+                    f"the folder {path.parent} does not exist: create it, or check the path"
+                )
             try:
-                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
-                raise UsageError(f"cannot create the database folder for {path}: {exc}") from exc
+                raise UsageError(f"cannot create the data folder {path.parent}: {exc}") from exc
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"cannot create the database file {path}: {exc}") from exc
+
+    def _sqlite_engine(self) -> Engine:
         busy_timeout = int(self.lock_timeout_ms)
         engine = sa.create_engine(self.url, connect_args={"timeout": busy_timeout / 1000})
 

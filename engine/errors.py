@@ -9,6 +9,7 @@
     │   └── CredentialsRejected [1]  the remote system rejected the token
     ├── Unavailable [3]              a remote system could not be reached; nothing changed
     ├── Conflict [4]                 someone else changed the workflow, or a step is in flight
+    ├── Interrupted [130]            Ctrl-C stopped a step (audited; the message says what next)
     │   (engine.lease.LeaseLost [4]  this process's lease on its step ran out)
     ├── IntegrityError [5]           audit log failed verification, or schema version mismatch
     │   └── SchemaMismatch [5]
@@ -73,6 +74,13 @@ class Unavailable(EngineError):
 
 class Conflict(EngineError):
     outcome = "refused"
+
+
+class Interrupted(EngineError):
+    """Ctrl-C stopped a step; the message says what state the correction is in and what to
+    run (audited)."""
+
+    outcome = "failed"
 
 
 class IntegrityError(EngineError):

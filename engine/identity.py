@@ -43,6 +43,9 @@ def whoami(
     finally:
         remotes.close()
     loosened = settings.policy_loosened.get(definition.name, {})
+    from engine.app import approval_rules
+
+    four_eyes = approval_rules(settings).get(definition.name, {})
     steps = []
     for step, requirement in requirements.items():
         unread = [name for name in requirement.checks if name not in granted]
@@ -57,6 +60,11 @@ def whoami(
             "allowed": False if missing else (None if unread else True),
             "missing": missing,
             "loosened": loosened.get(step, []),
+            # four eyes: the approver's requirement and how long an approval lasts, or None
+            "approval": None if step not in four_eyes else {
+                "approver": (four_eyes[step].approver or requirement).as_dict(definition.checks),
+                "minutes": four_eyes[step].minutes,
+            },
         })
     return {
         "id": actor.id,

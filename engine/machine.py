@@ -67,13 +67,19 @@ class WorkflowMachine:
             send_event=True,
             name=definition.name,
         )
-        self._order = [step.name for step in definition.steps]
+        # what "next" lists: the procedure's own steps, not its way out (abandon)
+        self._order = [step.name for step in definition.steps if not step.way_out]
         self._models: dict[str, _Token] = {}  # state -> a model standing there
         self._lock = threading.Lock()  # a model serves one decision at a time
 
     def next_steps(self, state: str) -> list[str]:
-        """The steps allowed from ``state``, in definition order."""
+        """The steps of the procedure allowed from ``state``, in definition order (a way out
+        such as `abandon` is allowed but not listed)."""
         return _next_steps(self, state)
+
+    def allows(self, state: str, step: str) -> bool:
+        """Whether ``step`` may be taken from ``state`` (order only, not permissions)."""
+        return step in self._machine.get_triggers(state)
 
     def decide(
         self, state: str, step: str, requirement: Requirement, granted: Mapping[str, Any]
@@ -100,7 +106,7 @@ class WorkflowMachine:
         from transitions.extensions.diagrams import GraphMachine
 
         token = _Token()
-        GraphMachine(
+        drawing = GraphMachine(
             model=token,
             states=[str(state) for state in self.definition.states],
             initial=str(self.definition.initial),
@@ -113,15 +119,20 @@ class WorkflowMachine:
             title=self.definition.name,
             show_state_attributes=False,
         )
+        # A definition has no current state: drop the styling GraphMachine gives the model's
+        # (it would mark the initial state active, red, as if an instance stood there).
+        drawing.model_graphs[id(token)].reset_styling()
         graph = token.get_graph()  # type: ignore[attr-defined]
-        if fmt != "mermaid":
-            return str(graph.source)
+        if fmt != "mermaid":  # indented with spaces: a tab is shown as \x09 on a terminal
+            return str(graph.source).replace("\t", "  ")
         finals = "".join(
             f"  {state} --> [*]\n"
             for state in self.definition.states
             if state in self.definition.finals
         )
-        return str(graph.draw(None)).rstrip("\n") + "\n" + finals.rstrip("\n")
+        drawn = str(graph.draw(None)).rstrip("\n").splitlines()
+        plain = [line for line in drawn if not line.lstrip().startswith(("classDef ", "Class "))]
+        return "\n".join(plain) + "\n" + finals.rstrip("\n")
 
 
 @cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -12,10 +14,19 @@ from workflows.definition import COMPANY, PRIVILEGES, TOOLS, Requirement
 
 class PermissionReader:
     """Reads identity, tool levels and privileges from Procore, each at most once per instance
-    (so a batch reads them once, not once per subject)."""
+    (so a batch reads them once, not once per subject). ``max_age`` (seconds, None: never) makes
+    what was read expire, to be read again (a batch running for long); the threads of a batch
+    share one reader, so reads are serialised (each is made once, not once per thread)."""
 
-    def __init__(self, procore: ProcoreAPI) -> None:
+    def __init__(
+        self, procore: ProcoreAPI, *, max_age: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._procore = procore
+        self.max_age = max_age
+        self._clock = clock
+        self._read_at = clock()
+        self._lock = threading.RLock()
         self._actor: User | None = None
         self._project_levels: dict[int, dict[str, str]] = {}
         self._company_levels: dict[str, str] | None = None
@@ -26,9 +37,18 @@ class PermissionReader:
         }
 
     def actor(self) -> User:
-        if self._actor is None:
-            self._actor = self._procore.me()
-        return self._actor
+        with self._lock:
+            self._expire()
+            if self._actor is None:
+                self._actor = self._procore.me()
+            return self._actor
+
+    def _expire(self) -> None:
+        """Forget what was read once it is older than ``max_age``."""
+        if self.max_age is not None and self._clock() - self._read_at >= self.max_age:
+            self._actor, self._company_levels = None, None
+            self._project_levels, self._privileges = {}, {}
+            self._read_at = self._clock()
 
     def granted(self, requirement: Requirement, project_id: int) -> dict[str, Any]:
         """The levels and privileges ``requirement`` is checked against (only those it needs
@@ -45,6 +65,11 @@ class PermissionReader:
         return self._read(wanted, project_id or 0)
 
     def _read(self, names: Iterable[str], project_id: int) -> dict[str, Any]:
+        with self._lock:
+            self._expire()
+            return self._read_now(names, project_id)
+
+    def _read_now(self, names: Iterable[str], project_id: int) -> dict[str, Any]:
         granted: dict[str, Any] = {}
         for name in names:
             if name in PRIVILEGES:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from workflows.definition import Requirement, WorkflowDefinition
+from workflows.definition import Requirement, WorkflowDefinition, sets_requirement
 
 PREFIX = "policy:"
 
@@ -25,7 +25,10 @@ def policy_in_force(
 ) -> dict[str, Requirement]:
     """The definition's requirements with ``[policy.<workflow>.<step>]`` overrides applied
     (already validated)."""
-    parsed = {step: Requirement.parse(rule) for step, rule in overrides.items()}
+    parsed = {
+        step: Requirement.parse(rule) for step, rule in overrides.items()
+        if sets_requirement(rule)
+    }
     return {
         step: parsed.get(step, requirement)
         for step, requirement in definition.requirements.items()

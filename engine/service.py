@@ -16,9 +16,10 @@ from typing import Any, NoReturn
 from sqlalchemy.engine import Connection
 
 from audit.log import AuditLog, utc_now
+from engine.approvals import APPROVE, ApprovalRule, expired, expires_at, standing
 from engine.attempt import Attempt, Subject
 from engine.db import Database
-from engine.errors import Conflict, Unavailable, UsageError
+from engine.errors import Conflict, Interrupted, Unavailable, UsageError
 from engine.lease import LeaseLost, Owner, StepLease, format_time, lease_live, parse_time
 from engine.machine import NotPermitted, OutOfOrder, machine_for
 from engine.outcome import Outcome
@@ -30,15 +31,21 @@ from integrations.guard import guarded
 from workflows import registry
 from workflows.definition import (
     OpeningContext,
+    Previewed,
     Requirement,
     Step,
     StepResult,
     WorkflowDefinition,
 )
+from workflows.errors import Waiting
+from workflows.unlinking import Waiter
 
 Connect = Callable[[], Remotes]
 Definitions = Callable[[str, int | None], WorkflowDefinition]
 DEFAULT_LEASE_SECONDS = 60.0
+Entries = list[dict[str, Any]]
+# what opens an instance for a batch: records the link in the same transaction (its evidence)
+Linked = Callable[[Connection, int], dict[str, Any]]
 
 
 class CorrectionService:
@@ -58,14 +65,15 @@ class CorrectionService:
         connect: Connect,
         *,
         workflow: str,
-        definitions: Definitions = registry.get,
+        definitions: Definitions | None = None,
         policy: Mapping[str, Mapping[str, Requirement]] | None = None,
         clock: Callable[[], str] = utc_now,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         policy_fingerprints: Mapping[str, str] | None = None,
+        approvals: Mapping[str, Mapping[str, ApprovalRule]] | None = None,
     ) -> None:
         self.db = db
-        self._definitions = definitions
+        self._definitions = definitions or _registered
         self.workflow = workflow
         self.store = WorkflowStore()
         self.audit = AuditLog(dialect=db.dialect, clock=clock)
@@ -76,6 +84,9 @@ class CorrectionService:
         self._clock = clock
         self.lease_seconds = lease_seconds
         self.policy_fingerprints = dict(policy_fingerprints or {})
+        self._approvals = {name: dict(steps) for name, steps in (approvals or {}).items()}
+        # how a step waits for something outside relink (the CLI shows a spinner); None: poll
+        self.waiter: Waiter | None = None
 
     # definitions ---------------------------------------------------------------------------
 
@@ -174,9 +185,14 @@ class CorrectionService:
 
     # start ---------------------------------------------------------------------------------
 
-    def start(self, subject_id: str | int, project_id: int, reason: str) -> Outcome:
+    def start(
+        self, subject_id: str | int, project_id: int, reason: str, *,
+        linked: Linked | None = None,
+    ) -> Outcome:
         """Open an instance of ``workflow`` on the subject ``subject_id``: read it (the
-        definition's opening decides whether it may be corrected), keep its snapshot."""
+        definition's opening decides whether it may be corrected), keep its snapshot.
+        ``linked`` (a batch or plan opening it) is called with the new instance's id in the
+        transaction that writes it, and returns evidence for its audit entry."""
         subject_id = str(subject_id)
         definition = self.definition
         noun = definition.subject.noun
@@ -213,7 +229,8 @@ class CorrectionService:
             "project_id": project_id,
             "subject_type": subject_type,
             "subject_id": subject_id,
-            "remote_ref": opened.remote_ref,
+            # the ERP company is pinned with the product (erp_key): later steps refuse another
+            "remote_ref": {**opened.remote_ref, "erp_company": remotes.erp.company},
             "reason": reason,
             "snapshot": opened.snapshot,
             "created_at": now,
@@ -232,8 +249,10 @@ class CorrectionService:
                 instance = self.store.get(conn, workflow_id)
                 assert instance is not None
                 attempt.bind(instance)
+                link = linked(conn, workflow_id) if linked is not None else {}
                 attempt.record(
-                    conn, "succeeded", message, to_state=instance.state, before=opened.snapshot
+                    conn, "succeeded", message, to_state=instance.state, before=opened.snapshot,
+                    **link,
                 )
         except DuplicateOpen:
             attempt.refuse(f"Refused: {noun} {subject_id} already has an open correction.")
@@ -254,24 +273,12 @@ class CorrectionService:
         *,
         reason: str | None = None,
         data: dict[str, Any] | None = None,
+        as_is: bool = False,
     ) -> Outcome:
-        with self.db.read(single=True) as conn:
-            found = self.store.get(conn, workflow_id)
-        if found is None:  # the step is checked against the workflow start opens, then the id
-            self._step(self.definition, step_name)
-            raise UsageError(f"no correction with id {workflow_id}")
-        instance = found
-        definition = self.definition_of(instance)
-        step = self._step(definition, step_name)
-        if step.needs_data and data is None:
-            raise UsageError(f"{step.name} needs --data FILE with the corrected fields")
-        if data is not None:
-            if not step.needs_data or definition.data is None:
-                raise UsageError(f"{step.name} takes no --data")
-            try:
-                data = definition.data(data)
-            except ValueError as exc:
-                raise UsageError(f"invalid data file: {exc}") from exc
+        """Run one step. A step taking --data refuses data that changes nothing, unless
+        ``as_is`` says that is meant (then the data may be left out)."""
+        instance, definition, step, data = self._prepare(workflow_id, step_name, data, as_is)
+        self._check_connection(instance)
         attempt = Attempt(self, definition, _subject(instance), step.name, instance, reason)
         attempt.identify()
         if instance.in_flight_step is not None:
@@ -283,6 +290,7 @@ class CorrectionService:
                 error=Conflict,
             )
         to_state = self._decide(attempt, instance, step)
+        self._check_approval(attempt, instance, step)
         if step.durable:
             return self._run_durable(attempt, instance, step, to_state, data)
         result = StepResult(f"{step.name}: {instance.state} → {to_state}.")
@@ -290,6 +298,189 @@ class CorrectionService:
             with attempt.remote_failures():
                 result = step.action(attempt.context(instance, data))
         return self._complete(attempt, to_state, result)
+
+    # four-eyes approval --------------------------------------------------------------------
+
+    def approval_rule(self, definition: WorkflowDefinition, step: str) -> ApprovalRule | None:
+        return self._approvals.get(definition.name, {}).get(step)
+
+    def _entries(self, workflow_id: int) -> Entries:
+        from audit.log import Filters, query
+
+        with self.db.read() as conn:
+            return list(query(conn, Filters(workflow_id=workflow_id)))
+
+    def _check_approval(self, attempt: Attempt, instance: Instance, step: Step) -> None:
+        """A step the policy puts under four eyes runs only with a valid approval of the
+        operator's request by someone else; every refusal is audited (the first one is the
+        request), and the approval is consumed by this attempt."""
+        rule = self.approval_rule(attempt.definition, step.name)
+        if rule is None:
+            return
+        actor = attempt.actor.login if attempt.actor else None
+        state = standing(self._entries(instance.id), step.name)
+        granted, evidence = state.granted, state.granted_evidence
+        ask = (
+            f" Ask a second person with the approver's permissions to run"
+            f" `relink approve {instance.id} {step.name} --reason ...`."
+        )
+        if granted is None or evidence is None:
+            attempt.evidence["approval"] = {"status": "requested"}
+            attempt.refuse(f"Refused: {step.name} needs a second person's approval"
+                           f" (requested now).{ask}")
+        if expired(evidence, self._now()):
+            attempt.evidence["approval"] = {"status": "expired", "seq": granted["seq"]}
+            attempt.refuse(f"Refused: the approval of {step.name} (entry {granted['seq']}) expired"
+                           f" at {evidence['expires_at']}.{ask}")
+        if evidence.get("requested_by") != actor:
+            attempt.evidence["approval"] = {"status": "requested"}
+            attempt.refuse(f"Refused: the approval of {step.name} (entry {granted['seq']}) was"
+                           f" given for {evidence.get('requested_by')}'s request, not {actor}'s."
+                           f"{ask}")
+        attempt.evidence["approval"] = {
+            "status": "consumed", "seq": granted["seq"], "approver": granted["actor_login"],
+        }
+
+    def approve(self, workflow_id: int, step_name: str, reason: str) -> Outcome:
+        """A second person approves the request to run ``step_name``: identity and permissions
+        read from Procore; the requester's own approval is refused; audited either way."""
+        with self.db.read(single=True) as conn:
+            instance = self._load(conn, workflow_id)
+        definition = self.definition_of(instance)
+        step = self._step(definition, step_name)
+        rule = self.approval_rule(definition, step.name)
+        if rule is None:
+            raise UsageError(f"{step.name} needs no approval under the policy in force")
+        attempt = Attempt(self, definition, _subject(instance), APPROVE, instance, reason)
+        actor = attempt.identify()
+        if not machine_for(definition).allows(instance.state, step.name):
+            attempt.refuse(f"Refused: {step.name} is not allowed in state {instance.state};"
+                           " there is nothing to approve.")
+        requirement = rule.approver or self.requirement(definition, step.name)
+        attempt.check_permissions(requirement, instance.project_id)
+        state = standing(self._entries(instance.id), step.name)
+        if state.request is None:
+            attempt.refuse(f"Refused: nobody has asked to run {step.name} on correction"
+                           f" {instance.id}; the operator's attempt is the request.")
+        requester = state.request["actor_login"]
+        if requester == actor.login:
+            attempt.evidence["approval"] = {"status": "refused", "step": step.name,
+                                            "why": "self-approval"}
+            attempt.refuse(f"Refused: {actor.login} asked to run {step.name} and may not"
+                           " approve it too: a second person must.")
+        until = expires_at(self._now(), rule)
+        message = (f"Approved {step.name} on correction {instance.id} for {requester}, valid"
+                   f" until {until} for one attempt.")
+        with self.db.write() as conn:
+            attempt.record(conn, "succeeded", message, approval={
+                "status": "granted", "step": step.name, "request_seq": state.request["seq"],
+                "requested_by": requester, "expires_at": until,
+            })
+        return attempt.result(message)
+
+    def approvals(self) -> Entries:
+        """Requests waiting for an approval, and approvals not yet used, of open corrections."""
+        pending: list[dict[str, Any]] = []
+        with self.db.read() as conn:
+            instances = self.store.open_instances(conn)
+        for instance in instances:
+            definition = self.definition_of(instance)
+            rules = self._approvals.get(definition.name, {})
+            if not rules:
+                continue
+            entries = self._entries(instance.id)
+            for step in rules:
+                state = standing(entries, step)
+                if state.granted is not None and state.granted_evidence is not None:
+                    evidence = state.granted_evidence
+                    pending.append({
+                        "id": instance.id, "step": step, "status": "approved",
+                        "requested_by": evidence.get("requested_by"),
+                        "approver": state.granted["actor_login"],
+                        "expires_at": evidence.get("expires_at"),
+                        "expired": expired(evidence, self._now()),
+                        "seq": state.granted["seq"],
+                    })
+                elif state.request is not None:
+                    pending.append({
+                        "id": instance.id, "step": step, "status": "requested",
+                        "requested_by": state.request["actor_login"],
+                        "requested_at": state.request["recorded_at"],
+                        "seq": state.request["seq"],
+                    })
+        return pending
+
+    def preview(
+        self, workflow_id: int, step_name: str, data: dict[str, Any] | None, *,
+        as_is: bool = False,
+    ) -> Previewed | None:
+        """What a step taking --data will write, before anything is read or sent (None for
+        other steps, or when the snapshot cannot tell: the step then refuses, audited)."""
+        instance, definition, step, data = self._prepare(workflow_id, step_name, data, as_is)
+        if not machine_for(definition).allows(instance.state, step.name):
+            return None  # the step itself is refused, audited, before anything is shown
+        return self._previewed(instance, step, data)
+
+    def _prepare(
+        self, workflow_id: int, step_name: str, data: dict[str, Any] | None, as_is: bool
+    ) -> tuple[Instance, WorkflowDefinition, Step, dict[str, Any] | None]:
+        """The instance, its definition and step, and the data validated: usage errors
+        before anything is recorded or read."""
+        with self.db.read(single=True) as conn:
+            found = self.store.get(conn, workflow_id)
+        if found is None:  # the step is checked against the workflow start opens, then the id
+            self._step(self.definition, step_name)
+            raise UsageError(f"no correction with id {workflow_id}")
+        definition = self.definition_of(found)
+        step = self._step(definition, step_name)
+        if as_is and not step.needs_data:
+            raise UsageError(f"{step.name} takes no --as-is (it takes no data)")
+        if step.needs_data and data is None and not as_is:
+            raise UsageError(f"{step.name} needs --data FILE with the corrected fields"
+                             " (or --as-is to write it unchanged)")
+        if data is not None:
+            if not step.needs_data or definition.data is None:
+                raise UsageError(f"{step.name} takes no --data")
+            try:
+                data = definition.data(data)
+            except ValueError as exc:
+                raise UsageError(f"invalid data file: {exc}") from exc
+        elif as_is:
+            data = {}
+        previewed = self._previewed(found, step, data)
+        if previewed is not None and not previewed.changes() and not as_is:
+            raise UsageError(
+                f"the data file changes nothing in {step.name}: correct a field, or pass"
+                " --as-is if writing it unchanged is meant"
+            )
+        return found, definition, step, data
+
+    @staticmethod
+    def _previewed(
+        instance: Instance, step: Step, data: dict[str, Any] | None
+    ) -> Previewed | None:
+        if step.preview is None or data is None:
+            return None
+        try:
+            return step.preview(instance.snapshot, data)
+        except ValueError:  # the step itself refuses it, audited
+            return None
+
+    def _check_connection(self, instance: Instance) -> None:
+        """The ERP this relink is configured for is the one the correction started against
+        (product and company, pinned at start): a usage error before anything is recorded or
+        read, naming both."""
+        erp = self.remotes.erp  # not configured: a usage error naming the settings
+        pinned_company = instance.remote_ref.get("erp_company")  # absent before it was pinned
+        if erp.key != instance.erp_key or (
+            pinned_company is not None and erp.company != pinned_company
+        ):
+            started = _connection(instance.erp, pinned_company)
+            now = _connection(erp.product_name, erp.company)
+            raise UsageError(
+                f"correction {instance.id} was started against {started}, but relink is"
+                f" configured for {now}: set RELINK_ERP and RELINK_ERP_COMPANY to the first"
+            )
 
     def _step(self, definition: WorkflowDefinition, name: str) -> Step:
         step = definition.step(name)
@@ -302,8 +493,11 @@ class CorrectionService:
         """Order first, then permissions; refusals are audited and raised."""
         machine = machine_for(attempt.definition)
         allowed = machine.next_steps(instance.state)
-        if step.name not in allowed:
-            if step.out_of_order is not None:
+        if not machine.allows(instance.state, step.name):
+            # a step asked for early may have its own words (Procore's red message); one that
+            # can no longer come (a final state, a later state) is simply out of order
+            early = attempt.definition.ahead(instance.state, step.name)
+            if step.out_of_order is not None and early:
                 with attempt.remote_failures():
                     message = step.out_of_order(attempt.context(instance, None))
                 if message is not None:
@@ -373,6 +567,9 @@ class CorrectionService:
         except LeaseLost as exc:
             attempt.bind(lease.instance, lease=None)
             attempt.refuse(f"Overtaken: {exc.message}.", error=Conflict)
+        except Waiting as exc:  # nothing happened yet outside relink (an awaited click)
+            attempt.bind(lease.instance, lease=lease)
+            attempt.not_yet(exc.message)
         except Unavailable:
             attempt.bind(lease.instance, lease=lease)
             if attempt.may_release:  # provably nothing left the machine
@@ -382,19 +579,23 @@ class CorrectionService:
         except KeyboardInterrupt:
             attempt.bind(lease.instance, lease=lease)
             self._interrupted(attempt, step)
-            raise
         attempt.bind(lease.instance, lease=lease)
         return self._complete(attempt, to_state, result)
 
-    def _interrupted(self, attempt: Attempt, step: Step) -> None:
+    def _interrupted(self, attempt: Attempt, step: Step) -> NoReturn:
         """Ctrl-C inside a step: release it if provably nothing was sent, else leave it in
         flight (lease given up) for resume; audited either way."""
         instance = attempt.instance
         wid = instance.id if instance else ""
         if attempt.may_release:
-            message = f"Interrupted: {step.name} was not sent; nothing changed."
+            state = instance.state if instance else ""
+            message = (
+                f"Interrupted: {step.name} was not sent; nothing changed. Correction {wid} is"
+                f" still in {state}: run `relink advance {wid} {step.name}` again to retry."
+            )
             attempt._finish("failed", message, release=True)
-            return
+            raise Interrupted(message, workflow=attempt._outcome_view("failed", message),
+                              step=step.name)
         after = f" after {instance.in_flight_lease_until}" if instance else ""
         message = (
             f"Interrupted: the outcome of {step.name} is unknown; it stays in flight:"
@@ -403,6 +604,8 @@ class CorrectionService:
         if attempt.lease is not None:
             attempt.lease.active = False  # keep the lease: a write may still be on its way
         attempt._finish("failed", message, release=False)
+        raise Interrupted(message, workflow=attempt._outcome_view("failed", message),
+                          step=step.name)
 
     def _lease(self, instance: Instance, *, sent_by_owner: bool) -> StepLease:
         return StepLease(
@@ -433,6 +636,7 @@ class CorrectionService:
                 next=tuple(shown["next"]), instance=shown,
             )
         step = self._step(definition, instance.in_flight_step)
+        self._check_connection(instance)
         attempt = Attempt(self, definition, _subject(instance), "resume", instance, None)
         attempt.identify()
         if lease_live(instance, self._now()):
@@ -541,6 +745,7 @@ class CorrectionService:
         if release:
             values = values | NOT_IN_FLIGHT
         values["updated_at"] = self._clock()
+        values["version"] = attempt.definition.version  # a superseding version runs it now
         return self.store.update(conn, instance.id, instance.revision, values)
 
     def _overtaken(self, attempt: Attempt, step: str, happened: str | None = None) -> NoReturn:
@@ -580,3 +785,12 @@ def _subject(instance: Instance) -> Subject:
 def _listing(steps: list[str]) -> str:
     return ", ".join(steps) if steps else "none (the correction is finished)"
 
+
+
+def _registered(name: str, version: int | None) -> WorkflowDefinition:
+    """The latest definition of ``name``; for an instance's ``version``, the one it runs now."""
+    return registry.get(name) if version is None else registry.running(name, version)
+
+
+def _connection(product: str, company: Any) -> str:
+    return f"{product} company {company}" if company else product

@@ -23,6 +23,7 @@ from engine.errors import UsageError
 
 APP = "relink"
 ERP_PRODUCTS = ("qbo", "xero", "intacct")
+UNLINK_MODES = ("procore", "integrator")  # workflows.unlinking
 
 # (section, key) -> (environment variable, type)
 KEYS: dict[tuple[str, str], tuple[str | None, type]] = {
@@ -34,6 +35,12 @@ KEYS: dict[tuple[str, str], tuple[str | None, type]] = {
     ("erp", "product"): ("RELINK_ERP", str),
     ("erp", "api_url"): ("RELINK_ERP_URL", str),
     ("erp", "company"): ("RELINK_ERP_COMPANY", str),
+    # `relink login --erp` (engine.login): the app's OAuth client and endpoints
+    ("erp", "client_id"): ("RELINK_ERP_CLIENT_ID", str),
+    ("erp", "token_url"): ("RELINK_ERP_TOKEN_URL", str),
+    ("erp", "authorize_url"): ("RELINK_ERP_AUTHORIZE_URL", str),
+    ("erp", "redirect_uri"): ("RELINK_ERP_REDIRECT_URI", str),
+    ("erp", "username"): ("RELINK_ERP_USERNAME", str),  # Intacct client credentials
     ("http", "connect_timeout"): ("RELINK_HTTP_CONNECT_TIMEOUT", float),
     ("http", "read_timeout"): ("RELINK_HTTP_READ_TIMEOUT", float),
     ("http", "max_attempts"): ("RELINK_HTTP_MAX_ATTEMPTS", int),
@@ -42,6 +49,9 @@ KEYS: dict[tuple[str, str], tuple[str | None, type]] = {
     ("http", "backoff_max"): ("RELINK_HTTP_BACKOFF_MAX", float),
     ("http", "pace_below"): ("RELINK_HTTP_PACE_BELOW", int),
     ("steps", "lease_seconds"): ("RELINK_LEASE_SECONDS", float),
+    ("erp", "unlink"): ("RELINK_UNLINK_MODE", str),
+    ("erp", "unlink_poll_seconds"): ("RELINK_UNLINK_POLL_SECONDS", float),
+    ("erp", "unlink_wait_seconds"): ("RELINK_UNLINK_WAIT_SECONDS", float),
 }
 # Secrets never go into relink.toml: these keys are refused with a pointer to the right place.
 SECRET_KEYS = {
@@ -49,7 +59,11 @@ SECRET_KEYS = {
     ("procore", "access_token"): "RELINK_PROCORE_TOKEN or `relink login`",
     ("procore", "refresh_token"): "`relink login`",
     ("procore", "client_secret"): "RELINK_PROCORE_CLIENT_SECRET or the `relink login` prompt",
-    ("erp", "token"): "RELINK_ERP_TOKEN",
+    ("erp", "token"): "RELINK_ERP_TOKEN or `relink login --erp`",
+    ("erp", "access_token"): "RELINK_ERP_TOKEN or `relink login --erp`",
+    ("erp", "refresh_token"): "`relink login --erp`",
+    ("erp", "client_secret"): "RELINK_ERP_CLIENT_SECRET or the `relink login --erp` prompt",
+    ("erp", "integrator_token"): "RELINK_INTEGRATOR_TOKEN",
 }
 DEFAULTS: dict[tuple[str, str], Any] = {
     ("procore", "api_url"): "https://api.procore.com",
@@ -62,6 +76,9 @@ DEFAULTS: dict[tuple[str, str], Any] = {
     ("http", "backoff_max"): 5.0,
     ("http", "pace_below"): 10,
     ("steps", "lease_seconds"): 60.0,
+    ("erp", "unlink"): "procore",
+    ("erp", "unlink_poll_seconds"): 2.0,
+    ("erp", "unlink_wait_seconds"): 600.0,
 }
 
 
@@ -101,6 +118,11 @@ class Settings:
     backoff_max: float = 5.0
     pace_below: int = 10
     lease_seconds: float = 60.0
+    # how the unlink steps clear an ERP link (workflows.unlinking): "procore" (the operator's
+    # click, awaited by polling) or "integrator" (External Data Sync, service account)
+    unlink_mode: str = "procore"
+    unlink_poll_seconds: float = 2.0
+    unlink_wait_seconds: float = 600.0
     # workflow -> step -> the requirement that replaces its default (``[policy.<workflow>.<step>]``;
     # ``[policy.<step>]`` is the default workflow's)
     policy: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -112,6 +134,19 @@ class Settings:
     # beyond the default; absent when the policy in force is the default or stricter
     policy_fingerprints: dict[str, str] = field(default_factory=dict)
     policy_loosened: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # where each value came from, by (section, key): ("option", "--db"), ("env", VARIABLE),
+    # ("file", PATH) or ("default", ""); and each [policy] override: (workflow, step) -> PATH
+    # (`relink config show`)
+    sources: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    policy_sources: dict[tuple[str, str], str] = field(default_factory=dict)
+    resolved: dict[tuple[str, str], Any] = field(default_factory=dict)  # by (section, key)
+    # `relink login --erp`: the app's OAuth client, its endpoints (None: the product's public
+    # ones) and the Intacct Web Services user of the client-credentials grant
+    erp_client_id: str | None = None
+    erp_token_url: str | None = None
+    erp_authorize_url: str | None = None
+    erp_redirect_uri: str | None = None
+    erp_username: str | None = None
 
     def require_company(self) -> int:
         if self.company_id is None:
@@ -214,6 +249,7 @@ def load_settings(
     raw: dict[str, dict[str, Any]] = {}  # the files merged, later ones over earlier ones
     where: dict[tuple[str, str], str] = {}  # the file each value in ``raw`` came from
     policy: dict[str, dict[str, dict[str, Any]]] = {}
+    policy_where: dict[tuple[str, str], str] = {}  # the file each [policy] override came from
     for path, trusted in sources:
         layer, data = load_config(path)
         rules = validate_config(layer, str(path), default_workflow=default_workflow)
@@ -224,23 +260,29 @@ def load_settings(
         layer.pop("policy", None)
         for workflow, steps in rules.items():
             policy.setdefault(workflow, {}).update(steps)
+            policy_where |= {(workflow, step): str(path) for step in steps}
         for section, table in layer.items():
             raw.setdefault(section, {}).update(table)
             where |= {(section, key): str(path) for key in table}
     values: dict[tuple[str, str], Any] = {}
     origins: dict[tuple[str, str], str] = {}  # where each value came from, for messages
+    came_from: dict[tuple[str, str], tuple[str, str]] = {}  # the same, for config show
     for (section, key), (variable, kind) in KEYS.items():
         value = DEFAULTS.get((section, key))
         origins[(section, key)] = f"{section}.{key}"
+        came_from[(section, key)] = ("default", "")
         if key in raw.get(section, {}):
             origins[(section, key)] = f"{where[(section, key)]}: {section}.{key}"
+            came_from[(section, key)] = ("file", where[(section, key)])
             value = _coerce(raw[section][key], kind, origins[(section, key)])
         if variable and env.get(variable):
             origins[(section, key)] = variable
+            came_from[(section, key)] = ("env", variable)
             value = _coerce(env[variable], kind, variable)
         values[(section, key)] = value
     if db:
         values[("database", "url")] = db
+        came_from[("database", "url")] = ("option", "--db")
     erp = values[("erp", "product")]
     if erp is not None and erp not in ERP_PRODUCTS:
         raise UsageError(
@@ -255,6 +297,15 @@ def load_settings(
             raise UsageError(f"{origins[('http', key)]} must not be negative")
     if not 1 <= values[("http", "max_attempts")] <= 20:
         raise UsageError(f"{origins[('http', 'max_attempts')]} must be between 1 and 20")
+    if values[("erp", "unlink")] not in UNLINK_MODES:
+        raise UsageError(
+            f"{origins[('erp', 'unlink')]}: unknown unlink mode {values[('erp', 'unlink')]!r}:"
+            f" use one of {', '.join(UNLINK_MODES)}"
+        )
+    if not 0.05 <= values[("erp", "unlink_poll_seconds")] <= 600:
+        raise UsageError(f"{origins[('erp', 'unlink_poll_seconds')]} must be 0.05 to 600 seconds")
+    if not 0 <= values[("erp", "unlink_wait_seconds")] <= 86400:
+        raise UsageError(f"{origins[('erp', 'unlink_wait_seconds')]} must be 0 to 86400 seconds")
     if not 0.1 <= values[("steps", "lease_seconds")] <= 86400:
         raise UsageError(
             f"{origins[('steps', 'lease_seconds')]} must be between 0.1 and 86400 seconds"
@@ -277,10 +328,21 @@ def load_settings(
         backoff_max=values[("http", "backoff_max")],
         pace_below=values[("http", "pace_below")],
         lease_seconds=values[("steps", "lease_seconds")],
+        unlink_mode=values[("erp", "unlink")],
+        unlink_poll_seconds=values[("erp", "unlink_poll_seconds")],
+        unlink_wait_seconds=values[("erp", "unlink_wait_seconds")],
         policy=policy,
         config_file=sources[-1][0] if sources else None,
         config_files=tuple(path for path, _ in sources),
         **_policy_looseness(policy),
+        erp_client_id=values[("erp", "client_id")],
+        erp_token_url=values[("erp", "token_url")],
+        erp_authorize_url=values[("erp", "authorize_url")],
+        erp_redirect_uri=values[("erp", "redirect_uri")],
+        erp_username=values[("erp", "username")],
+        sources=came_from,
+        policy_sources=policy_where,
+        resolved=values,
     )
 
 
@@ -347,7 +409,10 @@ MAXIMA: dict[tuple[str, str], float] = {
     ("http", "backoff_max"): 600.0,
     ("http", "pace_below"): 1_000_000,
 }
-URL_KEYS = (("procore", "api_url"), ("procore", "login_url"), ("erp", "api_url"))
+URL_KEYS = (
+    ("procore", "api_url"), ("procore", "login_url"), ("erp", "api_url"), ("erp", "token_url"),
+    ("erp", "authorize_url"), ("erp", "redirect_uri"),
+)
 MAX_URL = 2048
 _HOST_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})*\.?")
 _IPV4_LIKE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
@@ -421,6 +486,27 @@ def _url_problem(value: str) -> str | None:
     return None
 
 
+def _check_approval(rule: Mapping[str, Any]) -> None:
+    """The four-eyes keys of a policy table, if any: ValueError naming what is wrong."""
+    from workflows.definition import Requirement
+
+    if "require_approval" in rule and not isinstance(rule["require_approval"], bool):
+        raise ValueError("require_approval must be true or false")
+    approver = rule.get("approver")
+    if approver is not None:
+        if not isinstance(approver, dict):
+            raise ValueError("approver must be a table of tools and privileges")
+        Requirement.parse(approver)
+    minutes = rule.get("approval_minutes")
+    if minutes is not None and (
+        isinstance(minutes, bool) or not isinstance(minutes, int | float)
+        or not 0 < minutes <= 7 * 24 * 60
+    ):
+        raise ValueError("approval_minutes must be a number of minutes above 0, at most a week")
+    if (approver is not None or minutes is not None) and rule.get("require_approval") is not True:
+        raise ValueError("approver and approval_minutes need require_approval = true")
+
+
 def _policy(
     raw: Any, where: str, default_workflow: str | None
 ) -> dict[str, dict[str, dict[str, Any]]]:
@@ -452,6 +538,7 @@ def _policy(
                 raise UsageError(f"{where}: [{prefix}.{step}] must be a table")
             try:
                 Requirement.parse(rule)
+                _check_approval(rule)
             except ValueError as exc:
                 raise UsageError(f"{where}: [{prefix}.{step}]: {exc}") from exc
             found.setdefault(workflow, {})[step] = rule

@@ -157,6 +157,14 @@ class WorkflowStore:
         row = conn.execute(_CAS, params).first()
         return Instance.from_row(row) if row is not None else None
 
+    def open_instances(self, conn: Connection, *, limit: int = 10_000) -> list[Instance]:
+        """The instances not in a final state, oldest first."""
+        statement = (
+            sa.select(WORKFLOW).where(WORKFLOW.c.open_subject_id.is_not(None))
+            .order_by(WORKFLOW.c.id).limit(limit)
+        )
+        return [Instance.from_row(row) for row in conn.execute(statement)]
+
     def list(
         self,
         conn: Connection,

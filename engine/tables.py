@@ -55,3 +55,72 @@ class WorkflowRow(SQLModel, table=True):
 
 
 WORKFLOW = WorkflowRow.__table__  # type: ignore[attr-defined]
+
+
+class BatchRow(SQLModel, table=True):
+    """Many corrections of one workflow driven at once (``kind`` ``batch``), or a plan: one
+    correction with the subjects it must unwind first and re-enter after (``kind`` ``plan``,
+    ``subject_id`` its target). ``options`` holds JSON (the re-entry choice, the target state);
+    ``status`` is ``open``, ``stopped`` (a plan stopped by a refusal) or ``finished``. A plan's
+    runner holds the row under a lease (``claimed_*``). Migration 0005."""
+
+    __tablename__ = "batch"
+
+    id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, autoincrement=True))
+    kind: str = Field(sa_column=Column(String(20), nullable=False))
+    workflow: str = Field(sa_column=Column(String(100), nullable=False))
+    company_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    project_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    subject_id: str | None = Field(default=None, sa_column=Column(String(100)))
+    status: str = Field(sa_column=Column(String(20), nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    options: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: str | None = Field(default=None, sa_column=Column(String(255)))
+    created_at: str = Field(sa_column=Column(String(32), nullable=False))
+    updated_at: str = Field(sa_column=Column(String(32), nullable=False))
+    revision: int = Field(sa_column=Column(Integer, nullable=False))
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(255)))
+    claimed_host: str | None = Field(default=None, sa_column=Column(String(255)))
+    claimed_pid: int | None = Field(default=None, sa_column=Column(Integer))
+    claimed_until: str | None = Field(default=None, sa_column=Column(String(32)))
+
+
+class BatchItemRow(SQLModel, table=True):
+    """One subject of a batch, in ``position`` order: the correction driving it
+    (``workflow_id``, once started), ``status`` (``pending``, ``done``, ``stopped`` by a refusal,
+    ``failed`` when a remote system did not answer: tried again by the next run), the last
+    attempt's ``outcome`` and ``message``, and the worker holding it under a lease
+    (``claimed_*``). ``data`` holds the JSON of a step taking data; ``role`` a plan's part for
+    it (``unwind``, ``target``). Migration 0005."""
+
+    __tablename__ = "batch_item"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "position", name="uq_batch_item_position"),
+        Index("ix_batch_item_status", "batch_id", "status"),
+        Index("ix_batch_item_claim", "claimed_host", "claimed_until"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(ID, primary_key=True, autoincrement=True))
+    batch_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    position: int = Field(sa_column=Column(Integer, nullable=False))
+    subject_id: str | None = Field(default=None, sa_column=Column(String(100)))
+    project_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    label: str | None = Field(default=None, sa_column=Column(String(255)))
+    role: str | None = Field(default=None, sa_column=Column(String(20)))
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    data: str | None = Field(default=None, sa_column=Column(Text))
+    workflow_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    status: str = Field(sa_column=Column(String(20), nullable=False))
+    outcome: str | None = Field(default=None, sa_column=Column(String(20)))
+    message: str | None = Field(default=None, sa_column=Column(Text))
+    attempts: int = Field(sa_column=Column(Integer, nullable=False))
+    updated_at: str = Field(sa_column=Column(String(32), nullable=False))
+    revision: int = Field(sa_column=Column(Integer, nullable=False))
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(255)))
+    claimed_host: str | None = Field(default=None, sa_column=Column(String(255)))
+    claimed_pid: int | None = Field(default=None, sa_column=Column(Integer))
+    claimed_until: str | None = Field(default=None, sa_column=Column(String(32)))
+
+
+BATCH = BatchRow.__table__  # type: ignore[attr-defined]
+BATCH_ITEM = BatchItemRow.__table__  # type: ignore[attr-defined]

@@ -9,11 +9,16 @@ translated into :mod:`integrations.errors`. No header, token or body ever reache
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import math
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Self
 
 import httpx
@@ -30,8 +35,9 @@ from integrations.errors import (
 )
 from integrations.guard import current as current_guard
 from integrations.models import Call
-from integrations.pacing import Pacer, header_number, retry_after
+from integrations.pacing import Limits, PaceTooLong, header_number, pacer_for, retry_after
 from integrations.shape import parse_json, remote_words
+from integrations.waiting import WaitHook, waiting
 
 log = logging.getLogger("relink.http")
 # Library practice: nothing reaches stderr unless the application configures logging (stamina
@@ -42,7 +48,8 @@ logging.getLogger("stamina").addHandler(logging.NullHandler())
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_ANY_STATUS = frozenset({429, 503})  # the server says it did not process the request
 RETRY_SAFE_STATUS = frozenset({500, 502, 504})
-REQUEST_ID_HEADERS = ("X-Request-Id", "intuit_tid", "Xero-Correlation-Id")
+# the product's own request id first (QuickBooks Online, Xero), then the generic one
+REQUEST_ID_HEADERS = ("intuit_tid", "Xero-Correlation-Id", "X-Request-Id")
 MessageOf = Callable[[Any], str | None]
 
 
@@ -62,8 +69,11 @@ class RetryPolicy:
     max_body_bytes: int = 5_000_000  # larger answers are refused unread
     pace_below: int = 10  # spread calls over the window once this few are left
     reset_margin: float = 0.1  # seconds added after X-Rate-Limit-Reset before sending again
+    limits: Limits = field(default_factory=Limits)  # what the vendors document, per product
     clock: Callable[[], float] = field(default=time.time, repr=False)  # Unix seconds
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    # told of every wait before it begins (what for, seconds), e.g. to show a spinner
+    on_wait: WaitHook | None = field(default=None, repr=False, compare=False)
 
 
 class HttpBacked:
@@ -83,6 +93,12 @@ class HttpBacked:
 
     def drain_calls(self) -> list[Call]:
         return self._http.drain_calls()
+
+    def rate_budget(self) -> dict[str, str]:
+        return self._http.rate_budget()
+
+    def share_rate_budget(self, workers: Callable[[], int]) -> None:
+        self._http.share_rate_budget(workers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +126,6 @@ class _Transient(Exception):
         self.status = status
         self.protocol = protocol
         self.directed = directed  # the server said when to come back; the pacer waits
-
-
-def _retry_hook(exc: Exception) -> bool | float:
-    if not isinstance(exc, _Transient):
-        return False
-    return 0.0 if exc.directed else True
 
 
 def clean_message(text: str, secrets: tuple[str, ...] = (), limit: int = 400) -> str:
@@ -164,12 +174,17 @@ class HttpClient:
         self._base_path = self._client.base_url.raw_path.decode("ascii").rstrip("/")
         # the longest one exchange may take: what a lease must still cover when it is sent
         self._send_seconds = p.connect_timeout + p.write_timeout + p.read_timeout
-        self._pacer = Pacer(
-            clock=p.clock, sleep=p.sleep, pace_below=p.pace_below,
-            reset_margin=p.reset_margin, max_wait=p.max_wait,
+        self._pacer = pacer_for(  # in the product's own rate-limit dialect
+            system, clock=p.clock, sleep=p.sleep, pace_below=p.pace_below,
+            reset_margin=p.reset_margin, max_wait=p.max_wait, limits=p.limits,
         )
-        self._calls: list[Call] = []
+        self._pacer.on_wait = self._paced
+        self._directed: tuple[str, float] | None = None  # a server's last "come back later"
+        # the calls of each thread apart: the threads of a batch share one client, and each
+        # attempt's audit entry records the calls its own thread made
+        self._calls: dict[int, list[Call]] = {}
         self._calls_lock = threading.Lock()
+        self._rate: dict[str, str] = {}  # the last rate-limit headers answered
 
     def __repr__(self) -> str:
         return f"HttpClient(system={self.system!r}, base_url={str(self._client.base_url)!r})"
@@ -184,10 +199,21 @@ class HttpClient:
         self._client.close()
 
     def drain_calls(self) -> list[Call]:
-        """The exchanges since the last drain, oldest first (every attempt is one)."""
+        """The exchanges this thread made since its last drain, oldest first (every attempt is
+        one)."""
         with self._calls_lock:
-            calls, self._calls = self._calls, []
-        return calls
+            return self._calls.pop(threading.get_ident(), [])
+
+    def rate_budget(self) -> dict[str, str]:
+        """The rate-limit headers of the latest answer that had any (``X-Rate-Limit-*``, Xero's
+        ``X-*Limit-Remaining``): what is left of the remote's budget, for progress displays."""
+        with self._calls_lock:
+            return dict(self._rate)
+
+    def share_rate_budget(self, workers: Callable[[], int]) -> None:
+        """Pace as one of ``workers()`` processes sharing this remote's budget (a batch run by
+        several workers): each takes its share of what the remote says is left."""
+        self._pacer.share = workers
 
     def clean(self, text: str) -> str:
         """``text`` as one safe line (secrets masked)."""
@@ -227,9 +253,24 @@ class HttpClient:
         safe = method in SAFE_METHODS or idempotent
         p = self.policy
         tries = 0
+
+        def retry(exc: Exception) -> bool | float:
+            """stamina's verdict on a failed attempt: no retry, or a retry after no further
+            wait: the pacer waits as the server said (``directed``), and the jittered backoff
+            is waited here, through the policy's sleep and its ``on_wait`` hook."""
+            if not isinstance(exc, _Transient):
+                return False
+            if exc.directed:
+                return 0.0
+            if tries >= p.attempts:
+                return False  # stamina would stop: no wait for nothing
+            self._back_off(f"{self.label}: {exc.reason}, try {tries + 1} of {p.attempts} next"
+                           f" ({where})", tries)
+            return 0.0
+
         try:
             for attempt in stamina.retry_context(
-                on=_retry_hook,
+                on=retry,
                 attempts=max(1, p.attempts),
                 timeout=p.retry_timeout,
                 wait_initial=p.backoff_initial,
@@ -246,7 +287,10 @@ class HttpClient:
         raise AssertionError("unreachable: stamina yields at least one attempt")  # pragma: no cover
 
     def _attempt(self, request: httpx.Request, where: str, safe: bool) -> Reply:
-        self._pacer.before_send()
+        try:
+            self._pacer.before_send()
+        except PaceTooLong as exc:
+            raise self._too_long(exc.until, exc.why, where, sent=False) from None
         guard = current_guard()
         write = request.method not in SAFE_METHODS
         if guard is not None:  # last word before the request leaves: it may refuse
@@ -278,6 +322,36 @@ class HttpClient:
             self._pacer.after_answer(response.headers, counted=response.status_code != 429)
             self._record(request, response.status_code, response.headers)
         return self._interpret(response, raw, where, safe)
+
+    def _back_off(self, what: str, tries: int) -> None:
+        """Wait before try ``tries + 1``: stamina's jittered exponential backoff."""
+        p = self.policy
+        jitter = random.uniform(0, p.backoff_jitter) if p.backoff_jitter > 0 else 0.0
+        try:
+            wait = min(p.backoff_max, p.backoff_initial * 2 ** (tries - 1) + jitter)
+        except OverflowError:
+            wait = p.backoff_max
+        if wait > 0:
+            with waiting(p.on_wait, what, wait):
+                p.sleep(wait)
+
+    def _paced(self, why: str, seconds: float) -> AbstractContextManager[object]:
+        """The pacer's wait, told to the policy's hook in this client's words."""
+        directed = self._directed
+        if not why and directed is not None and self.policy.clock() <= directed[1] + 1.0:
+            why = directed[0]  # the block after a 429 or 503
+        return waiting(self.policy.on_wait, why or f"pacing calls to {self.label} within its"
+                       " rate limit", seconds)
+
+    def _too_long(self, until: float, why: str, where: str, *, sent: bool) -> RemoteUnavailable:
+        """The error for a rate-limit wait longer than ``max_wait``: when to come back."""
+        wait = max(0.0, until - self.policy.clock())
+        return RemoteUnavailable(
+            f"{self.label} unavailable: {self.clean(why)}{' (HTTP 429)' if sent else ''};"
+            f" retry after {_utc(until)} (in {_duration(wait)}, longer than http.max_wait of"
+            f" {self.policy.max_wait:g} s){'' if sent else '; the call was not sent'} ({where})",
+            system=self.system, status=429 if sent else None,
+        )
 
     def _transport_failure(self, exc: httpx.HTTPError, where: str, safe: bool) -> Exception:
         unsent = _unsent(exc)
@@ -323,10 +397,14 @@ class HttpClient:
         now = self.policy.clock()
         if status in RETRY_ANY_STATUS:
             wait = retry_after(response.headers, now)
-            reset = header_number(response.headers, "X-Rate-Limit-Reset")
-            if status == 429 and reset is not None:
-                wait = max(wait or 0.0, reset - now + self.policy.reset_margin)
+            said = f"{self.label} asked to come back later (HTTP 503, per Retry-After)"
+            if status == 429:  # read in the product's dialect; too long a wait fails at once
+                wait, why = self._pacer.throttled(response.headers, now)
+                if wait is not None and wait > self.policy.max_wait:
+                    raise self._too_long(now + wait, why, where, sent=True)
+                said = f"{self.clean(why)}; HTTP 429 (per {_told_by(response.headers)})"
             if wait is not None:
+                self._directed = (said, now + wait)
                 self._pacer.block_for(wait)
             reason = "rate limited (HTTP 429)" if status == 429 else "HTTP 503"
             raise _Transient(reason, status=status, directed=wait is not None)
@@ -367,10 +445,15 @@ class HttpClient:
             path=self._relative(request.url),
             status=status,
             request_id=request_id,
+            clock_ahead=None if headers is None else _clock_ahead(headers, self.policy.clock()),
         )
         log.debug("%s %s %s -> %s", call.system, call.method, call.path, call.status)
+        rate = {name: value for name, value in (headers or {}).items()
+                if name.lower().startswith(("x-rate-limit", "x-minlimit", "x-daylimit"))}
         with self._calls_lock:
-            self._calls.append(call)
+            self._calls.setdefault(threading.get_ident(), []).append(call)
+            if rate:
+                self._rate = rate
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -430,6 +513,42 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 def _origin_text(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.netloc.decode('ascii', errors='replace')}"
+
+
+def _clock_ahead(headers: Mapping[str, str], now: float) -> float | None:
+    """How far this machine's clock is ahead of the server's ``Date`` (whole seconds there)."""
+    raw = headers.get("Date")
+    if not raw:
+        return None
+    try:
+        said = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return None if said.tzinfo is None else now - said.timestamp()
+
+
+def _told_by(headers: Mapping[str, str]) -> str:
+    """Which header said how long to wait after a 429 (else the product's documented wait)."""
+    for name in ("Retry-After", "X-Rate-Limit-Reset"):
+        if headers.get(name):
+            return name
+    return "its documented wait"
+
+
+def _utc(when: float) -> str:
+    try:
+        return datetime.fromtimestamp(math.ceil(when), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "a time too far away to name"
+
+
+def _duration(seconds: float) -> str:
+    seconds = math.ceil(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def _attempts(n: int) -> str:

@@ -77,6 +77,9 @@ class Call:
     path: str
     status: int | None
     request_id: str | None = None
+    # seconds this machine's clock was ahead of the answer's Date header (None: no Date); not
+    # evidence (`relink doctor` reads it)
+    clock_ahead: float | None = None
 
     def as_evidence(self) -> dict[str, Any]:
         return {

@@ -154,7 +154,7 @@ def get_commitment(ctx: Context) -> Response:
         return _missing(ctx)
     if ctx.state.auto_unlink and record.origin_id in ctx.state.erp_reads:  # as if clicked
         document = ctx.state.find_purchase_document(record.origin_id)
-        if document is None or document.gone:
+        if (document is None or document.gone) and ctx.state.click_due(record.kind, record.id):
             record.origin_id = record.origin_data = record.origin_code = None
             record.updated_at = ctx.state.tick()
     return json_response(200, render(ctx.state, record))

@@ -12,10 +12,10 @@
 ``POST /_sandbox/ui/unlink``                      ``{"item_type", "item_id"}``: an operator clicks
                                                  Unlink in the ERP Integrations tool; Procore's
                                                  connector answers (:mod:`sandbox.connector`)
-``POST /_sandbox/ui/auto-unlink``                ``{"enabled": bool}``: from now on, each read of
-                                                 a synced invoice whose bill is gone (and was
-                                                 read there since) first
-                                                 unlinks it, as if an operator had clicked
+``POST /_sandbox/ui/auto-unlink``                ``{"enabled": bool}``: from now on, a synced
+                                                 invoice whose bill is gone (and was read there
+                                                 since) is unlinked at its second read, as if
+                                                 the operator had clicked once relink asked
 ``GET /_sandbox/erp-requests``                   the ERP Requests those clicks made
 ``GET /_sandbox/token-grants``                   every token issued (:mod:`sandbox.tokens`):
                                                  ``[{"system", "grant_type", "subject",

@@ -243,11 +243,12 @@ def later_invoices(state: SandboxState, record: RequisitionRecord) -> list[Requi
 
 def auto_unlink(state: SandboxState, record: RequisitionRecord) -> None:
     """With auto-unlink on, a synced invoice whose bill is gone from the ERP, and has been read
-    there since (relink checks the ERP before it waits for the click), is unlinked before it is
-    read, as if the operator had clicked Unlink (for demos and walkthroughs)."""
+    there since (relink checks the ERP before it asks for the click), is unlinked before it is
+    read again, as if the operator had clicked Unlink once relink said so (for demos and
+    walkthroughs): the first such read still shows the link."""
     if state.auto_unlink and record.origin_id is not None and record.origin_id in state.erp_reads:
         bill = state.find_bill(record.origin_id)
-        if bill is None or bill.gone:
+        if (bill is None or bill.gone) and state.click_due("requisition", record.id):
             state.clear_requisition_link(record)
 
 

@@ -149,6 +149,17 @@ class SandboxState:
     erp_requests: list[dict[str, Any]] = field(default_factory=list)
     auto_unlink: bool = False
     erp_reads: set[str] = field(default_factory=set)  # last path segments of ERP reads (ids)
+    # (item type, id) answered still linked once under auto-unlink: the next read unlinks it
+    shown_linked: set[tuple[str, int]] = field(default_factory=set)
+
+    def click_due(self, item_type: str, item_id: int) -> bool:
+        """Auto-unlink: the operator clicks once relink has read the item still linked (the
+        first read answers linked, so the evidence shows the link before and after)."""
+        key = (item_type, item_id)
+        if key in self.shown_linked:
+            return True
+        self.shown_linked.add(key)
+        return False
     next_requisition_id: int = seed.FIRST_NEW_REQUISITION_ID
     next_item_id: int = seed.FIRST_NEW_ITEM_ID
     next_purchase_serial: int = seed.FIRST_NEW_PURCHASE_SERIAL

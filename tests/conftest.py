@@ -77,6 +77,10 @@ def fixture_sqlite_url(tmp_path: Path) -> str:
 
 # the sandbox -------------------------------------------------------------------------------
 
+# Unlink through External Data Sync with the seeded service account (integrator mode), for the
+# tests that need the link cleared without the operator's click (processes killed mid-step...).
+INTEGRATOR_ENV = {"RELINK_UNLINK_MODE": "integrator", "RELINK_INTEGRATOR_TOKEN": "sandbox-service"}
+
 _SERVERS: dict[str, Any] = {}
 
 
@@ -145,6 +149,9 @@ def fixture_sandbox(erp: str) -> Sandbox:
     sandbox = Sandbox(url=server.url, erp=erp, env=dict(server.env()))
     sandbox.control("POST", "faults", {"rate": 0})
     sandbox.control("POST", "reset")
+    # The everyday paths run in the default unlink mode (procore) with the operator's click
+    # played by the sandbox; tests of the click itself, or of integrator mode, turn it off.
+    sandbox.control("POST", "ui/auto-unlink", {"enabled": True})
     return sandbox
 
 
@@ -177,6 +184,9 @@ class Relink:
             "RELINK_CONFIG": "",
             "NO_COLOR": "1",
             "COLUMNS": "160",
+            # a wait for an Unlink click that never comes ends fast
+            "RELINK_UNLINK_POLL_SECONDS": "0.1",
+            "RELINK_UNLINK_WAIT_SECONDS": "5",
             **env,
         }
         result = self.runner.invoke(

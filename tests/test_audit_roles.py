@@ -92,7 +92,7 @@ def test_the_application_role_appends_but_cannot_rewrite(roles: Roles) -> None:
                 "snapshot": {"id": 9001}, "created_at": "2026-11-27T18:04:05.000000Z",
                 "updated_at": "2026-11-27T18:04:05.000000Z",
             })
-            assert WorkflowStore().update(conn, wid, 1, {"state": "DeletedInErp"})
+            assert WorkflowStore().update(conn, wid, 1, {"state": "Unlinked"})
         append(app, correction(wid, 9001, 101))
         for statement in (
             "UPDATE audit_entry SET reason = 'x' WHERE seq = 1",

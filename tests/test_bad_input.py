@@ -30,7 +30,9 @@ def test_unknown_step(relink: Relink) -> None:
     """An unknown step name exits 2 and lists the steps."""
     outcome = relink("advance", "1", "teleport")
     assert outcome.exit_code == 2
-    assert "unknown step 'teleport'" in one_clear_line(outcome)
+    said = one_clear_line(outcome)
+    assert "'teleport' is not a step of any workflow" in said
+    assert "delete-in-erp, confirm-erp-deletion, unlink" in said
 
 
 @pytest.mark.parametrize(
@@ -41,8 +43,15 @@ def test_unknown_step(relink: Relink) -> None:
         ("unknown.json", '{"colour": "red"}', "unknown field 'colour'"),
         ("types.json", '{"period_id": "seven"}', "period_id must be a positive integer"),
         ("date.toml", 'billing_date = "27/11/2026"', "billing_date must be a date"),
-        ("float.json", '{"items": [{"work_completed_this_period": 12.5}]}', "as strings"),
-        ("item.json", '{"items": [{"colour": "red"}]}', "unknown field 'colour'"),
+        ("float.json", '{"items": [{"line_item_id": 55011, "work_completed_this_period": 12.5}]}',
+         "as strings"),
+        ("item.json", '{"items": [{"line_item_id": 55011, "colour": "red"}]}',
+         "unknown field 'colour'"),
+        # Procore's items have no description: they are named by the line item they bill
+        ("described.json", '{"items": [{"line_item_id": 55011, "description": "Steel"}]}',
+         "unknown field 'description'"),
+        ("unnamed.json", '{"items": [{"work_completed_this_period": "1.00"}]}',
+         "must name the line it corrects"),
         ("project.json", '{"project_id": 102}', "project_id cannot be changed"),
         ("list.json", "[1, 2]", "must hold an object"),
     ],

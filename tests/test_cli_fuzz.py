@@ -57,6 +57,8 @@ SHORT = {
 }
 LOGIN_PROMPTS = ("Open this address, sign in to Procore", "  http://", "Authorization code:",
                  "Procore client secret:")
+PREVIEW_TITLE = "What the data file changes"
+PREVIEW_NOTHING = "The data file changes nothing (--as-is)."
 
 
 # the command tree ------------------------------------------------------------------------------
@@ -220,8 +222,12 @@ def data_files(draw: Any) -> bytes:
         "period_id": st.one_of(st.integers(-(2**70), 2**70), TEXT),
         "status": st.sampled_from(["draft", "approved", "bogus"]),
         "final": st.booleans(),
+        # items name the line item they bill (invoice 9001's lines, another commitment's,
+        # or an odd value); Procore's items have no description
         "items": st.lists(st.fixed_dictionaries({}, optional={
-            "description": TEXT, "work_completed_this_period": amounts,
+            "line_item_id": st.one_of(st.sampled_from([55011, 55015, 55021]),
+                                      st.integers(-(2**70), 2**70), TEXT),
+            "comment": TEXT, "work_completed_this_period": amounts,
             "materials_presently_stored": amounts, "colour": TEXT}), max_size=3),
         "project_id": st.integers(),
     })
@@ -496,12 +502,30 @@ def global_options(draw: Any, space: Space, work: Path) -> list[str]:
 # running ---------------------------------------------------------------------------------------
 
 
+def without_preview(lines: list[str]) -> list[str]:
+    """The lines less advance's field-by-field difference (its title, the table, then its
+    warnings), which a step taking --data shows on stderr before it runs."""
+    kept: list[str] = []
+    in_table = after = False
+    for line in lines:
+        if line in (PREVIEW_TITLE, PREVIEW_NOTHING):
+            in_table, after = line == PREVIEW_TITLE, True
+        elif in_table:
+            in_table = not line.startswith("└")  # the table's last line
+        elif not (after and line.startswith("Warning: ")):
+            after = False
+            kept.append(line)
+    return kept
+
+
 def stderr_lines(text: str, command: Command) -> list[str]:
-    """Non-blank stderr lines; login's own prompts (the address to open, the questions) are
-    the conversation, not error lines."""
+    """Non-blank stderr lines; login's own prompts (the address to open, the questions) and
+    advance's preview of what --data changes are the conversation, not error lines."""
     lines = [line for line in text.splitlines() if line.strip()]
     if command.path == ("login",):
         lines = [line for line in lines if not line.startswith(LOGIN_PROMPTS)]
+    if command.path == ("advance",):
+        lines = without_preview(lines)
     return lines
 
 
@@ -544,13 +568,19 @@ class FakeServe:
     """Stands in for the sandbox's server loop: whatever reaches it must be servable."""
 
     def __call__(self, *, host: str, port: int, erp: str, latency_ms: int, fault_rate: float,
-                 rate_limit: tuple[int, float] | None, echo: Any) -> None:
+                 rate_limit: tuple[int, float] | None, echo: Any, auto_unlink: bool,
+                 token_lifetime: int | None, erp_rate_limit: str | None) -> None:
+        from sandbox.limits import erp_limits
+
         assert isinstance(host, str) and 0 <= port <= 65535 and erp in ERP_COMPANIES
         assert 0 <= latency_ms <= 600_000
         assert math.isfinite(fault_rate) and 0 <= fault_rate <= 1
         if rate_limit is not None:
             count, seconds = rate_limit
             assert count >= 1 and math.isfinite(seconds) and seconds > 0
+        assert isinstance(auto_unlink, bool)
+        assert token_lifetime is None or 1 <= token_lifetime <= 86_400
+        erp_limits(erp, erp_rate_limit)  # raises on a limit the sandbox could not serve
 
 
 @pytest.fixture(name="space")

@@ -75,6 +75,20 @@ def documents(sandbox: Sandbox) -> dict[int, dict[str, Any]]:
     return {doc["serial"]: doc for doc in sandbox.control("GET", "state/purchase-documents")}
 
 
+def click_unlink(sandbox: Sandbox, commitment_id: int) -> Any:
+    """The operator clicks Unlink on the commitment in Procore's ERP Integrations tool; the
+    sandbox answers as Procore's connector closes the ERP Request Detail."""
+    return sandbox.control(
+        "POST", "ui/unlink", {"item_type": "work_order_contract", "item_id": commitment_id}
+    )
+
+
+def unlinking(commitment_id: int) -> list[dict[str, Any]]:
+    """The External Data Sync update clearing a work order contract's ERP link."""
+    return [{"item_type": "work_order_contract", "item_id": commitment_id, "origin_id": None,
+             "origin_data": None, "origin_code": None}]
+
+
 class RecordingGuard:
     """A send guard (the step lease's interface) that notes what each send announced."""
 
@@ -232,22 +246,26 @@ def test_xero_and_intacct_sync_commitments(connector):
 
 @SYNCING
 def test_unlink_is_refused_while_the_document_exists_then_clears_the_link(
-    procore, connector, sandbox
+    procore, procore_as, connector, sandbox
 ):
-    """Procore's words name the ERP product; after the ERP delete the link is cleared."""
+    """The Unlink click fails in Procore's words naming the ERP product; after the ERP delete
+    it clears the link, and the integrator's External Data Sync of the cleared link changes
+    nothing and is not refused."""
+    sandbox.control("POST", "ui/auto-unlink", {"enabled": False})
     commitment = procore.get_commitment(101, 6001)
-    with pytest.raises(RemoteRefused) as caught:
-        procore.unlink_commitment(commitment)
     product = seed.PRODUCT_NAMES[sandbox.erp]
-    assert caught.value.message == STILL_IN_ERP.format(product=product)
+    assert click_unlink(sandbox, 6001) == {
+        "status": "failed", "messages": [STILL_IN_ERP.format(product=product)]}
     assert procore.get_commitment(101, 6001).origin_id == commitment.origin_id
     assert commitment.origin_id is not None
     connector.delete_purchase_document(commitment.origin_id, idempotency_key="wf-6")
-    procore.unlink_commitment(commitment)
+    assert click_unlink(sandbox, 6001) == {"status": "success", "messages": []}
     unlinked = procore.get_commitment(101, 6001)
     assert (unlinked.origin_id, unlinked.origin_code) == (None, None)
     assert unlinked.fields["origin_data"] is None
-    procore.unlink_commitment(unlinked)  # unlinking again changes nothing and is not refused
+    procore_as("service").sync_external_data(unlinking(6001))
+    again = procore.get_commitment(101, 6001)
+    assert (again.origin_id, again.fields["updated_at"]) == (None, unlinked.fields["updated_at"])
 
 
 @SYNCING
@@ -255,18 +273,20 @@ def test_the_accounting_approver_links_the_commitment_to_a_new_document(
     procore, connector, sandbox
 ):
     """After delete and unlink, the sandbox's accept creates a new ERP document and links it."""
+    sandbox.control("POST", "ui/auto-unlink", {"enabled": False})
     old = procore.get_commitment(101, 6001)
     assert old.origin_id is not None
     connector.delete_purchase_document(old.origin_id, idempotency_key="wf-7")
-    procore.unlink_commitment(old)
+    assert click_unlink(sandbox, 6001)["status"] == "success"
     accepted = sandbox.control("POST", "erp/commitments/6001/accept")
     resynced = procore.get_commitment(101, 6001)
     assert resynced.origin_id == accepted["origin_id"] == document_id(sandbox, 16001)
     assert resynced.origin_code == accepted["document"]["number"]
     document = connector.get_purchase_document(resynced.origin_id)
     assert document is not None and document.status == LIVE_STATUS[sandbox.erp]
-    with pytest.raises(RemoteRefused, match="still in"):
-        procore.unlink_commitment(resynced)
+    refused = click_unlink(sandbox, 6001)
+    assert refused["status"] == "failed" and "still in" in refused["messages"][0]
+    assert procore.get_commitment(101, 6001).origin_id == resynced.origin_id
 
 
 def test_accept_is_refused_where_it_makes_no_sense(sandbox):
@@ -338,7 +358,8 @@ def test_update_returns_the_corrected_fields_and_validates_them(procore):
 
 
 def test_a_read_only_user_is_forbidden(procore_as, sandbox):
-    """sandbox-rita may read the commitment but not change, delete or unlink it (403)."""
+    """sandbox-rita may read the commitment but not change, delete or unlink it (403): External
+    Data Sync is for the ERP connector's service account only."""
     rita = procore_as("rita")
     commitment = rita.get_commitment(101, 6003)
     with pytest.raises(RemoteForbidden) as caught:
@@ -347,7 +368,7 @@ def test_a_read_only_user_is_forbidden(procore_as, sandbox):
     with pytest.raises(RemoteForbidden):
         rita.delete_commitment(commitment)
     with pytest.raises(RemoteForbidden, match="ERP Integrations"):
-        rita.unlink_commitment(commitment)
+        rita.sync_external_data(unlinking(commitment.id))
     assert procore_as("ana").get_commitment(101, 6003).status == "Approved"
 
 

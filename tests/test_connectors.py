@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from sandbox.faults import FaultSettings
 from sandbox.limits import RateLimiter
 from sandbox.server import SandboxServer
 from sandbox.transport import in_process_transport
+from sandbox.wire import Request
 from sandbox.world import SandboxWorld
 
 ERPS = ["qbo", "xero", "intacct"]
@@ -92,13 +94,31 @@ def bill_id(server: SandboxServer, qbo_id: int) -> str:
     return seed.erp_bill_id(server.world.erp, qbo_id)
 
 
+def unlinking(*invoices: int) -> list[dict[str, object]]:
+    """External Data Sync updates clearing the ERP link of each invoice."""
+    return [{"item_type": "requisition", "item_id": invoice, "origin_id": None,
+             "origin_data": None} for invoice in invoices]
+
+
+def click_unlink(server: SandboxServer, invoice: int) -> dict[str, object]:
+    """The operator clicks Unlink in Procore's ERP Integrations tool; the sandbox answers as
+    Procore's own connector closes the ERP Request Detail (there is no public API for it)."""
+    response = httpx.post(f"{server.url}/_sandbox/ui/unlink",
+                          json={"item_type": "requisition", "item_id": invoice}, timeout=10)
+    response.raise_for_status()
+    return dict(response.json())
+
+
 # -- Procore ---------------------------------------------------------------------------------
 
 
 def test_me_is_the_user_behind_the_token(procore_as):
-    """``me`` reads the seeded user of the token."""
+    """``me`` reads the seeded user of the token, named (company_id asked), a service account's
+    too (its token needs the company header)."""
     user = procore_as("ana").me()
     assert (user.id, user.login, user.name) == (7001, "ana@summit.example", "Ana Alvarez")
+    service = procore_as("service").me()
+    assert (service.id, service.name) == (7009, "ERP Connector")
 
 
 def test_permissions_are_read_from_procore(procore_as):
@@ -125,62 +145,94 @@ def test_get_requisition_reads_the_invoice(procore_as):
 
 
 def test_find_requisitions_reads_every_page_and_filters(procore_as):
-    """All 201 invoices of project 102 come back across pages; filters narrow them down."""
+    """All 202 invoices of project 102 come back across pages; filters narrow them down."""
     procore = procore_as()
     everything = procore.find_requisitions(102)
-    assert len(everything) == 201
-    assert len({r.id for r in everything}) == 201
+    assert len(everything) == 202
+    assert len({r.id for r in everything}) == 202
     pages = [c for c in procore.drain_calls() if c.path.startswith("/rest/v1.1/requisitions")]
     assert len(pages) == 3
-    found = procore.find_requisitions(102, commitment_id=5502, invoice_number="INV-3007")
+    found = procore.find_requisitions(102, commitment_id=5707, invoice_number="INV-3007")
     assert [r.id for r in found] == [9207]
-    assert procore.find_requisitions(101, commitment_id=5502) == []
+    # 9400 shares its invoice number with 9205, on another commitment
+    assert [r.id for r in procore.find_requisitions(102, invoice_number="INV-3005")] == [
+        9205, 9400
+    ]
+    assert [r.id for r in procore.find_requisitions(101, commitment_id=5600)] == [
+        9601, 9602, 9603, 9604
+    ]
+    assert procore.find_requisitions(101, commitment_id=5707) == []
 
 
-def test_unlink_is_refused_while_the_bill_is_in_the_erp(procore_as):
-    """The sync error carries Procore's own words; after the ERP deletion the unlink succeeds."""
-    procore = procore_as()
+def test_sync_errors_carry_procores_words_by_field(procore_as):
+    """External Data Sync answers each refused update with its reasons keyed by field: the error
+    names the item and Procore's own words; a valid update clears the link."""
+    service = procore_as("service")
     with pytest.raises(RemoteRefused) as caught:
-        procore.unlink_requisition(9001)
+        service.sync_external_data(unlinking(9003, 123456))
     assert caught.value.message == (
-        "The requisition is still in QuickBooks Online. Please delete it before retrying."
+        "External Data Sync refused requisition 123456: item_id: Entity with this ID not found"
     )
-    procore.unlink_requisition(9003)  # its bill is already deleted in the ERP
-    assert procore.get_requisition(101, 9003).origin_id is None
+    # the valid update of the same request was applied (9003's bill is gone from the ERP)
+    assert procore_as().get_requisition(101, 9003).origin_id is None
+    with pytest.raises(RemoteRefused, match="item_type: must be one of"):
+        service.sync_external_data([{"item_type": "invoice", "item_id": 9001, "origin_id": None}])
+    assert procore_as().get_requisition(101, 9001).origin_id == "183"
 
 
 def test_unlink_needs_the_erp_permissions(procore_as):
-    """A user without ERP Integrations access is refused with RemoteForbidden (403)."""
-    with pytest.raises(RemoteForbidden) as caught:
-        procore_as("rita").unlink_requisition(9003)
-    assert "ERP Integrations" in caught.value.message
+    """External Data Sync is the ERP connector's: an operator, even one with Admin on ERP
+    Integrations, is refused with RemoteForbidden (403) and the link stays."""
+    for user in ("rita", "ana"):
+        with pytest.raises(RemoteForbidden) as caught:
+            procore_as(user).sync_external_data(unlinking(9003))
+        assert "ERP Integrations" in caught.value.message
+    assert procore_as().get_requisition(101, 9003).origin_id == "185"
 
 
 def test_delete_requisition_follows_procores_rules(procore_as):
-    """A synced or undeletable invoice is refused (422); an unlinked one is deleted."""
-    procore = procore_as()
+    """A synced, undeletable or not most recent invoice is refused (422); an unlinked one that
+    is the latest on its commitment is deleted."""
+    procore, service = procore_as(), procore_as("service")
+    with pytest.raises(RemoteRefused) as caught:
+        procore.delete_requisition(101, 9001)
+    assert caught.value.status == 422 and "synced with the ERP" in caught.value.message
+    service.sync_external_data(unlinking(9005, 9601, 9604))
     with pytest.raises(RemoteRefused) as caught:
         procore.delete_requisition(101, 9005)
-    assert caught.value.status == 422 and caught.value.message
-    with pytest.raises(RemoteRefused):
-        procore.delete_requisition(101, 9001)
-    procore.unlink_requisition(9003)
+    assert caught.value.status == 422 and "payments" in caught.value.message
+    with pytest.raises(RemoteRefused) as caught:
+        procore.delete_requisition(101, 9601)
+    assert caught.value.status == 422 and caught.value.message == (
+        "Only the most recent invoice on a commitment can be deleted."
+        " Later invoices on this commitment: 2, 3, 4."
+    )
+    procore.delete_requisition(101, 9604)
+    service.sync_external_data(unlinking(9003))
     procore.delete_requisition(101, 9003)
-    with pytest.raises(RemoteNotFound):
-        procore.get_requisition(101, 9003)
+    for gone in (9003, 9604):
+        with pytest.raises(RemoteNotFound):
+            procore.get_requisition(101, gone)
+    assert procore.get_requisition(101, 9601).id == 9601
 
 
 def test_create_requisition_returns_the_new_invoice(procore_as):
-    """Re-entering an invoice answers with a new id (beyond 32 bits) on the same commitment."""
+    """Re-entering an invoice answers with a new id (beyond 32 bits) on the same commitment,
+    its typed items billing the same line."""
     procore = procore_as()
-    procore.unlink_requisition(9003)
+    procore_as("service").sync_external_data(unlinking(9003))
     procore.delete_requisition(101, 9003)
-    created = procore.create_requisition(101, 5501, {"invoice_number": "INV-1003-R",
-                                                     "period_id": 301})
+    item = {"item_type": "contract_item", "line_item_id": 55031,
+            "work_completed_this_period": "15250.00"}
+    created = procore.create_requisition(101, 5503, {"invoice_number": "INV-1003-R",
+                                                     "period_id": 301, "items": [item]})
     assert created.id > 2**32
-    assert (created.project_id, created.commitment_id, created.origin_id) == (101, 5501, None)
+    assert (created.project_id, created.commitment_id, created.origin_id) == (101, 5503, None)
     assert created.fields["invoice_number"] == "INV-1003-R"
-    assert procore.get_requisition(101, created.id).id == created.id
+    read = procore.get_requisition(101, created.id)
+    assert read.id == created.id
+    assert [(i["item_type"], i["line_item_id"], i["work_completed_this_period"])
+            for i in read.fields["items"]] == [("contract_item", 55031, "15250.00")]
 
 
 def test_a_bad_token_is_rejected_without_showing_it(sandbox):
@@ -198,12 +250,15 @@ def test_calls_match_the_sandbox_call_log(procore_as, sandbox):
     procore = procore_as()
     procore.me()
     procore.get_requisition(101, 9001)
-    with pytest.raises(RemoteRefused):
-        procore.unlink_requisition(9001)
+    with pytest.raises(RemoteForbidden):
+        procore.sync_external_data(unlinking(9001))
     ours = [(c.method, c.path, c.status) for c in procore.drain_calls()]
     theirs = [(c["method"], c["path"], c["status"]) for c in sandbox.world.calls()]
     assert ours == theirs
-    assert ours[1] == ("GET", "/rest/v1.1/requisitions/9001?project_id=101", 200)
+    assert ours[0] == ("GET", "/rest/v1.0/me?company_id=4021", 200)
+    assert ours[1] == ("GET", "/rest/v1.1/requisitions/9001?project_id=101&view=extended", 200)
+    assert ours[2] == ("PATCH", "/rest/v1.0/companies/4021/external_data/sync", 403)
+    assert {c["actor"] for c in sandbox.world.calls()} == {"ana@summit.example"}
 
 
 def test_exchange_token_with_an_authorization_code(sandbox):
@@ -229,8 +284,9 @@ def test_transient_faults_are_retried_then_reported(procore_as, sandbox):
         sandbox.world.configure_faults(FaultSettings(rate=1.0, kinds=(kind,)))
         with pytest.raises(error) as caught:
             procore.get_requisition(101, 9001)
-        assert "after 3 attempts (GET /rest/v1.1/requisitions/9001?project_id=101)" in str(
-            caught.value
+        assert (
+            "after 3 attempts (GET /rest/v1.1/requisitions/9001?project_id=101&view=extended)"
+            in str(caught.value)
         )
         assert len(procore.drain_calls()) == 3
 
@@ -283,7 +339,9 @@ def rate_limited(
         with lock:
             admitted, headers = limiter.admit("procore")
         if not admitted:
-            world.record_call(request.method, request.url.path, 429)
+            world.record_call(
+                Request(request.method, request.url.path, {}, {}, b"", raw_query=""), 429
+            )
             return httpx.Response(429, headers=headers, json={"message": "Rate limit exceeded"})
         response = inner.handle_request(request)
         response.headers.update(headers)
@@ -367,7 +425,8 @@ def test_delete_bill_of_a_paid_bill_is_refused_in_the_erps_words(erp, erp_sandbo
 
 
 def test_unlink_names_the_erp_product(erp_sandbox):
-    """Procore's refusal to unlink names the configured ERP product; deleting first fixes it."""
+    """Procore's connector refuses the Unlink click in red naming the configured ERP product;
+    deleting the bill first fixes it."""
     env = erp_sandbox.env()
     procore, erp = connect(
         procore_url=env["RELINK_PROCORE_URL"], token="sandbox-ana", company_id=4021,
@@ -376,15 +435,14 @@ def test_unlink_names_the_erp_product(erp_sandbox):
     )
     try:
         assert erp is not None
-        with pytest.raises(RemoteRefused) as caught:
-            procore.unlink_requisition(9001)
-        assert caught.value.message == (
+        assert click_unlink(erp_sandbox, 9001) == {"status": "failed", "messages": [
             f"The requisition is still in {erp.product_name}. Please delete it before retrying."
-        )
+        ]}
         origin = procore.get_requisition(101, 9001).origin_id
         assert origin == bill_id(erp_sandbox, 183)
         erp.delete_bill(origin, idempotency_key="wf-3")
-        procore.unlink_requisition(9001)
+        assert click_unlink(erp_sandbox, 9001) == {"status": "success", "messages": []}
+        assert procore.get_requisition(101, 9001).origin_id is None
     finally:
         close(procore, erp)
 
@@ -426,6 +484,92 @@ def test_erp_reads_are_retried_through_faults(erp, erp_sandbox):
         erp.get_bill(bill_id(erp_sandbox, 183))
 
 
+# What deleting each seeded bill does, per product (sandbox/bill_states.py): "deleted" (or
+# voided), "refused" in the ERP's words, or "gone" already
+BILL_OUTCOMES = {
+    "qbo": {183: "deleted", 184: "refused", 185: "gone", 2001: "deleted", 2002: "deleted",
+            2003: "deleted", 2004: "deleted", 2005: "deleted", 2006: "refused", 2007: "gone"},
+    "xero": {183: "deleted", 184: "refused", 185: "gone", 2001: "deleted", 2002: "deleted",
+             2003: "deleted", 2004: "deleted", 2005: "deleted", 2006: "refused", 2007: "gone"},
+    "intacct": {183: "deleted", 184: "refused", 185: "gone", 2001: "deleted", 2002: "deleted",
+                2003: "deleted", 2004: "deleted", 2005: "refused", 2006: "refused",
+                2007: "gone"},
+}
+REFUSALS = {"qbo": "payments linked", "xero": "payment or credit note allocated",
+            "intacct": "Cancel the payment request|paid bill cannot be deleted"}
+
+
+def test_each_seeded_bill_state_has_its_outcome(erp, erp_sandbox):
+    """Every bill state that changes the outcome does so in each product: deleted (voided),
+    refused in the ERP's own words with the bill left as it was, or already gone."""
+    outcomes = {}
+    for qbo_id in BILL_OUTCOMES[erp.key]:
+        target = bill_id(erp_sandbox, qbo_id)
+        before = erp.get_bill(target)
+        try:
+            erp.delete_bill(target, idempotency_key=f"wf-{qbo_id}-delete-in-erp")
+        except RemoteRefused as exc:
+            assert re.search(REFUSALS[erp.key], exc.message), exc.message
+            after = erp.get_bill(target)
+            assert after is not None and before is not None and after.status == before.status
+            outcomes[qbo_id] = "refused"
+            continue
+        assert erp.get_bill(target) is None
+        outcomes[qbo_id] = "gone" if before is None else "deleted"
+    assert outcomes == BILL_OUTCOMES[erp.key]
+
+
+def test_erp_calls_keep_the_products_request_id(erp, erp_sandbox):
+    """Each ERP call keeps the product's own request id (intuit_tid, Xero-Correlation-Id) as
+    evidence, or the sandbox's X-Request-Id where the product names none (Intacct)."""
+    erp.get_bill(bill_id(erp_sandbox, 183))
+    erp.delete_bill(bill_id(erp_sandbox, 183), idempotency_key="wf-1-delete-in-erp")
+    calls = erp.drain_calls()
+    assert calls
+    pattern = {"qbo": r"1-[0-9a-f]{8}-\d{24}", "xero": r"00000000-0000-4000-e000-\d{12}",
+               "intacct": r"sandbox-\d{8}"}[erp.key]
+    for call in calls:
+        assert call.request_id is not None and re.fullmatch(pattern, call.request_id), call
+        assert call.as_evidence()["request_id"] == call.request_id
+    numbers = [int(call.request_id.rsplit("-", 1)[1]) for call in calls]
+    logged = [c for c in erp_sandbox.world.calls() if c["path"].startswith("/erp/")]
+    assert len(numbers) == len(logged) and numbers == sorted(numbers)
+
+
+def test_qbo_sends_minorversion_75_on_every_call():
+    """Every QuickBooks Online request names minorversion 75, as python-quickbooks does."""
+    world = SandboxWorld("qbo")
+    erp = make_erp("qbo", base_url="http://sandbox.test/erp", token=seed.ERP_TOKEN,
+                   company=world.erp_company, policy=POLICY,
+                   transport=in_process_transport(world))
+    try:
+        erp.get_bill("183")
+        erp.delete_bill("183", idempotency_key="wf-1-delete-in-erp")
+        assert erp.get_bill("183") is None
+    finally:
+        close(erp)
+    paths = [call["path"] for call in world.calls()]
+    assert len(paths) == 4
+    assert all(httpx.URL(path).params.get("minorversion") == "75" for path in paths), paths
+
+
+def test_qbo_reads_the_lower_case_faults_of_401_and_403(sandbox):
+    """A 401 or 403 from QuickBooks comes as {"fault": {"error": [...]}}: its words reach the
+    error raised (RemoteRejectedCredentials, RemoteForbidden)."""
+    assert sandbox.world.erp == "qbo"
+    url = sandbox.env()["RELINK_ERP_URL"]
+    unknown = make_erp("qbo", base_url=url, token="not-a-token", company=seed.QBO_REALM,
+                       policy=POLICY)
+    elsewhere = make_erp("qbo", base_url=url, token=seed.ERP_TOKEN, company="1", policy=POLICY)
+    try:
+        with pytest.raises(RemoteRejectedCredentials, match="AuthenticationFailed"):
+            unknown.get_bill("183")
+        with pytest.raises(RemoteForbidden, match="AuthorizationFailed; errorCode=003100"):
+            elsewhere.get_bill("183")
+    finally:
+        close(unknown, elsewhere)
+
+
 # -- wiring ------------------------------------------------------------------------------------
 
 
@@ -455,15 +599,18 @@ def test_connected_clients_work_over_the_in_process_transport(product):
         procore_url="http://sandbox.test", token="sandbox-ana", company_id=4021,
         erp_product=product, erp_url="http://sandbox.test/erp", erp_token=seed.ERP_TOKEN,
         erp_company=world.erp_company, policy=POLICY, transport=in_process_transport(world),
-    ) as (procore, erp):
+    ) as (procore, erp), ProcoreClient(
+        "http://sandbox.test", "sandbox-service", 4021, policy=POLICY,
+        transport=in_process_transport(world),
+    ) as service:
         assert erp is not None
         origin = procore.get_requisition(101, 9001).origin_id
         assert origin is not None
         erp.delete_bill(origin, idempotency_key="wf-9")
         assert erp.get_bill(origin) is None
-        procore.unlink_requisition(9001)
+        service.sync_external_data(unlinking(9001))
         procore.delete_requisition(101, 9001)
-        calls = procore.drain_calls() + erp.drain_calls()
+        calls = procore.drain_calls() + erp.drain_calls() + service.drain_calls()
     assert [c["status"] for c in world.calls()] == [c.status for c in sorted(
         calls, key=lambda c: int(c.request_id.rsplit("-", 1)[1]))]
 
@@ -505,8 +652,8 @@ def test_erp_delete_whose_answer_is_lost_is_repeated_safely(product):
 def test_procore_write_whose_answer_is_lost_is_not_repeated():
     """An unlink whose answer is lost is not sent again: the caller must check the state."""
     world = SandboxWorld("qbo")
-    procore = ProcoreClient("http://sandbox.test", "sandbox-ana", 4021, policy=POLICY,
+    procore = ProcoreClient("http://sandbox.test", "sandbox-service", 4021, policy=POLICY,
                             transport=losing_first_write_answer(world))
     with procore, pytest.raises(RemoteUnavailable, match=r"timed out, not retried \(PATCH"):
-        procore.unlink_requisition(9003)
+        procore.sync_external_data(unlinking(9003))
     assert [c["method"] for c in world.calls()].count("PATCH") == 1

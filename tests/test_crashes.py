@@ -22,10 +22,10 @@ KILLS = 10
 @pytest.fixture(name="slow_sandbox")
 def fixture_slow_sandbox() -> Iterator[Sandbox]:
     """A fresh sandbox whose every API call takes 50 ms, so a kill can land inside a step."""
-    from sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer, integrator_env
 
     with SandboxServer(erp="qbo", latency_ms=LATENCY_MS) as server:
-        yield Sandbox(url=server.url, erp="qbo", env=dict(server.env()))
+        yield Sandbox(url=server.url, erp="qbo", env={**server.env(), **integrator_env()})
 
 
 def test_killed_steps_are_settled_by_resume(db_url: str, slow_sandbox: Sandbox) -> None:

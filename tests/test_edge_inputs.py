@@ -303,7 +303,7 @@ def test_amounts_that_are_not_money(
     before = len(sandbox.calls())
     entries = len(relink.json("audit", "log", "--format", "json")[1]["entries"])
     path = tmp_path / "amount.json"
-    item = f'{{"description": "Steel", "work_completed_this_period": {amount}}}'
+    item = f'{{"line_item_id": 55011, "work_completed_this_period": {amount}}}'
     path.write_text(f'{{"items": [{item}]}}')
     line = one_clear_line(relink("advance", wid, "reenter", "--data", str(path)), 2)
     assert "work_completed_this_period" in line
@@ -312,13 +312,16 @@ def test_amounts_that_are_not_money(
 
 
 def test_money_amounts_still_pass(relink: Relink, sandbox: Sandbox, tmp_path: Path) -> None:
-    """Decimal strings with at most two places go through."""
+    """Decimal strings with at most two places go through, to the line item they name."""
     wid = reenter_ready(relink)
     path = tmp_path / "amount.json"
-    path.write_text(json.dumps({"items": [{"description": "Steel",
+    path.write_text(json.dumps({"items": [{"line_item_id": 55011,
                                            "work_completed_this_period": "-12000.5",
                                            "materials_presently_stored": "0"}]}))
     assert relink("advance", wid, "reenter", "--data", str(path)).exit_code == 0
+    (new,) = [r for r in sandbox.requisitions(101) if r["id"] > 2**32]
+    assert [(i["line_item_id"], i["work_completed_this_period"], i["materials_presently_stored"])
+            for i in new["items"]] == [(55011, "-12000.50", "0.00"), (55015, "2500.00", "0.00")]
 
 
 # storage ---------------------------------------------------------------------------------------
@@ -494,8 +497,8 @@ def test_settings_that_are_not_utf8(relink: Relink, variable: str) -> None:
     ("content", "expected"),
     [
         ('{"invoice_number": "INV-\\ud800"}', "not Unicode"),
-        ('{"items": [{"description": "\\udfff", "work_completed_this_period": "1.00"}]}',
-         "not Unicode"),
+        ('{"items": [{"line_item_id": 55011, "comment": "\\udfff",'
+         ' "work_completed_this_period": "1.00"}]}', "not Unicode"),
         ('{"period_id": 1152921504606846976}', "below 2^53"),
     ],
 )

@@ -410,7 +410,8 @@ def test_procore_client_repr_and_errors_hide_the_token():
             procore.me()
         assert TOKEN not in repr(procore)
     assert str(caught.value) == (
-        "Procore unavailable: could not connect after 2 attempts (GET /rest/v1.0/me)"
+        "Procore unavailable: could not connect after 2 attempts"
+        " (GET /rest/v1.0/me?company_id=4021)"
     )
 
 

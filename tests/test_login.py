@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import pytest
 import cli
 from engine.credentials import CredentialStore, StoredSession
 from integrations.errors import RemoteUnavailable
+from sandbox.transport import in_process_transport
+from sandbox.world import SandboxWorld
 from tests.conftest import Outcome, Relink, Sandbox
 
 CLIENT = {"RELINK_PROCORE_CLIENT_ID": "sandbox-client"}
@@ -66,7 +69,8 @@ def login(relink: Relink, *args: str) -> Outcome:
 
 
 def token_calls(sandbox: Sandbox) -> list[tuple[str, str, int]]:
-    return [(c["method"], c["path"], c["status"]) for c in sandbox.calls()]
+    """(method, path without its query, status) of every call the sandbox logged."""
+    return [(c["method"], c["path"].partition("?")[0], c["status"]) for c in sandbox.calls()]
 
 
 def edit(store: CredentialStore, **changes: Any) -> dict[str, Any]:
@@ -366,3 +370,46 @@ def test_writes_are_atomic_and_private(stored: CredentialStore, no_leftovers: No
     assert stat.S_IMODE(stored.path.stat().st_mode) == 0o600
     read = stored.read()
     assert read is not None and read["access_token"] == "u"
+
+
+def test_sandbox_procore_tokens_expire_and_are_logged() -> None:
+    """With a compressed lifetime, an issued Procore token works until it expires, then gets
+    401; the grant log names each grant's user, never a token."""
+    world = SandboxWorld("qbo", token_lifetime=1)
+    form = {"client_id": "sandbox-client", "client_secret": "sandbox-secret"}
+    with httpx.Client(transport=in_process_transport(world), base_url="http://sandbox") as client:
+        issued = client.post("/oauth/token", data=form | {
+            "grant_type": "authorization_code", "code": "sandbox-code-ben"}).json()
+        me = {"Authorization": f"Bearer {issued['access_token']}"}
+        assert issued["expires_in"] == 1
+        assert client.get("/rest/v1.0/me", headers=me).status_code == 200
+        time.sleep(1.05)  # the lifetime passes (not a measurement: the token must be stale)
+        assert client.get("/rest/v1.0/me", headers=me).status_code == 401
+        renewed = client.post("/oauth/token", data=form | {
+            "grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
+        assert renewed.status_code == 200
+    assert world.token_grants() == [
+        {"system": "procore", "grant_type": "authorization_code", "subject": "ben@summit.example",
+         "expires_in": 1},
+        {"system": "procore", "grant_type": "refresh_token", "subject": "ben@summit.example",
+         "expires_in": 1},
+    ]
+
+
+def test_sandbox_tokens_keep_their_lifetime_without_one(relink: Relink, sandbox: Sandbox) -> None:
+    """Without --token-lifetime the sandbox issues Procore's own 5400 s, and the grant log reads
+    at GET /_sandbox/token-grants (emptied by a reset)."""
+    login(relink, "--client-credentials")
+    assert sandbox.control("GET", "token-grants") == [
+        {"system": "procore", "grant_type": "client_credentials", "subject": "ana@summit.example",
+         "expires_in": 5400}]
+    sandbox.control("POST", "reset")
+    assert sandbox.control("GET", "token-grants") == []
+
+
+def test_sandbox_serve_takes_a_token_lifetime(relink: Relink) -> None:
+    """`relink sandbox serve --token-lifetime SECONDS` is documented; 0 is a usage error."""
+    help_text = relink("sandbox", "serve", "--help").stdout
+    assert "--token-lifetime" in help_text
+    outcome = relink("sandbox", "serve", "--token-lifetime", "0", "--port", "0")
+    assert outcome.exit_code == 2

@@ -178,11 +178,13 @@ def test_a_failed_export_leaves_no_partial_file(
     folder = tmp_path / "exports"
     folder.mkdir()
 
-    def half_then_fail(lines: Any, stream: Any) -> int:
-        audit.export._write_lines(list(lines)[:2], stream)
-        raise failure
+    real = audit.export.export_part
 
-    monkeypatch.setattr(audit.export, "write_lines", half_then_fail)
+    def half_then_fail(stored: Any, fmt: str, **options: Any) -> Any:
+        yield next(iter(real(stored, fmt, **options)))  # part of the file is written...
+        raise failure  # ...then the disk fills up, or an entry turns out corrupt
+
+    monkeypatch.setattr(audit.export, "export_part", half_then_fail)
     outcome = run("audit", "export", "--format", "jsonl", "--out", str(folder / "a.jsonl"))
     assert outcome.exit_code == (2 if isinstance(failure, OSError) else 5), outcome
     assert list(folder.iterdir()) == []

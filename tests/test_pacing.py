@@ -1,5 +1,7 @@
-"""Pacing from the X-Rate-Limit-* headers: a run that needs more calls than one rate-limit window
-allows gets no 429 at all, and does not sleep longer than the limit requires (+25%)."""
+"""Pacing in each product's dialect: a run that needs more calls than one rate-limit window
+allows, of Procore (read from its X-Rate-Limit-* headers) and of QuickBooks Online (no headers:
+its documented rate, counted by the client), gets no 429 at all, and does not sleep longer than
+the limit requires (+25%)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -14,20 +17,41 @@ import pytest
 
 from engine.app import correction_service
 from engine.settings import load_settings
+from integrations.http import RetryPolicy
+from integrations.pacing import Limits
 from sandbox.server import SandboxServer
 
-# 30 calls per 3-second window for Procore and, separately, for the ERP: 10 calls a second.
-# The run below makes about 34 Procore and 50 ERP calls, so both need pacing (a client that
-# bursts gets 429s), while what the limit requires stays a few seconds.
+# 30 calls per 3-second window for Procore and, separately, for QuickBooks Online (its 500 a
+# minute, compressed): 10 calls a second. The run below makes over 30 Procore and 30 ERP calls,
+# so both need pacing (a client that bursts gets 429s), while what the limit requires stays a
+# few seconds.
 WINDOW_CALLS, WINDOW_SECONDS = 30, 3.0
 INVOICES = range(9200, 9210)  # start + delete-in-erp + unlink on each: 30 steps
 
 
 @pytest.fixture(name="limited_sandbox")
 def fixture_limited_sandbox() -> Iterator[SandboxServer]:
-    """A sandbox of this test's own, rate-limited to WINDOW_CALLS per WINDOW_SECONDS."""
-    with SandboxServer(rate_limit=(WINDOW_CALLS, WINDOW_SECONDS)) as server:
+    """A sandbox of this test's own (QuickBooks Online), rate-limited to WINDOW_CALLS per
+    WINDOW_SECONDS on both sides; it plays the operator's Unlink click."""
+    with SandboxServer(rate_limit=(WINDOW_CALLS, WINDOW_SECONDS), auto_unlink=True,
+                       erp_rate_limit=f"{WINDOW_CALLS}/{WINDOW_SECONDS:g}s") as server:
         yield server
+
+
+@pytest.fixture(name="compressed_qbo")
+def fixture_compressed_qbo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clients built from settings know QuickBooks Online's documented rate as the
+    sandbox's compressed one (it sends no header that could tell them)."""
+    import engine.app
+
+    settings_policy = engine.app.retry_policy
+    limits = Limits(qbo_calls=WINDOW_CALLS, qbo_window_seconds=WINDOW_SECONDS)
+
+    def policy(*args: Any, **kwargs: Any) -> RetryPolicy:
+        built: RetryPolicy = settings_policy(*args, **kwargs)
+        return replace(built, limits=limits)
+
+    monkeypatch.setattr(engine.app, "retry_policy", policy)
 
 
 def required_seconds(calls: int) -> float:
@@ -40,6 +64,7 @@ def burst_minimum_seconds(calls: int) -> float:
     return (math.ceil(calls / WINDOW_CALLS) - 1) * WINDOW_SECONDS
 
 
+@pytest.mark.usefixtures("compressed_qbo")
 def test_thirty_paced_steps_get_no_429_and_do_not_oversleep(
     sqlite_url: str, limited_sandbox: SandboxServer
 ) -> None:
@@ -53,6 +78,7 @@ def test_thirty_paced_steps_get_no_429_and_do_not_oversleep(
     try:
         for invoice in INVOICES:
             doc = service.start(invoice, 102, "pacing")
+            assert doc.id is not None, doc
             outcomes.append(doc.kind)
             for step in ("delete-in-erp", "unlink"):
                 outcomes.append(service.advance(doc.id, step).kind)

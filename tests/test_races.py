@@ -13,13 +13,14 @@ from commands.app import exit_code
 from engine.errors import Conflict
 from engine.reviews import AuditService
 from tests.audit_support import Raw
-from tests.conftest import Relink, Sandbox
+from tests.conftest import INTEGRATOR_ENV, Relink, Sandbox
 
 
 def test_eight_workers_race_on_ten_corrections(db_url: str, sandbox: Sandbox) -> None:
     """8 workers (threads, each with its own service, database pool and clients) try start and
     every step of the same 10 corrections: every R1 property holds."""
-    report = races.run(Target(db_url, sandbox.url, sandbox.env), workers=8, corrections=10,
+    target = Target(db_url, sandbox.url, {**sandbox.env, **INTEGRATOR_ENV})
+    report = races.run(target, workers=8, corrections=10,
                        driver="service", threads=True)
     assert report["violations"] == []
     assert report["exit_codes"]["0"] == 10 * 5
@@ -30,7 +31,8 @@ def test_eight_workers_race_on_ten_corrections(db_url: str, sandbox: Sandbox) ->
 def test_relink_processes_race_on_one_correction(db_url: str, sandbox: Sandbox) -> None:
     """2 workers each running real `relink` processes (start, then every step) on the same
     correction: one winner per step, the loser exits 4 or 1, each remote change made once."""
-    report = races.run(Target(db_url, sandbox.url, sandbox.env), workers=2, corrections=1,
+    target = Target(db_url, sandbox.url, {**sandbox.env, **INTEGRATOR_ENV})
+    report = races.run(target, workers=2, corrections=1,
                        driver="cli")
     assert report["violations"] == []
     assert report["exit_codes"]["0"] == 5
@@ -75,7 +77,7 @@ def test_a_start_overtaken_by_another_correction_is_a_conflict(
     """A start whose invoice read is overtaken by a whole other correction of that invoice
     (started and finished meanwhile) refuses with Conflict (exit 4) rather than keep a snapshot
     that may predate the other's changes; the refusal is audited."""
-    target = Target(db_url, sandbox.url, sandbox.env)
+    target = Target(db_url, sandbox.url, {**sandbox.env, **INTEGRATOR_ENV})
     slow, quick = target.service(), target.service()
     read = slow.remotes.procore.get_requisition
 

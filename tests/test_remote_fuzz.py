@@ -35,7 +35,13 @@ REQUISITION = {
     "erp_status": "synced", "deletable": True, "vendor_name": "Ironclad Steel",
     "total_claimed_amount": "12500.00", "created_at": "2026-02-02T15:00:00Z",
     "updated_at": "2026-02-02T15:00:00Z",
+    # the extended view (view=extended): typed items naming the line item they bill
+    "items": [{"id": 9950000001, "item_type": "contract_item", "line_item_id": 55011,
+               "description_of_work": "Structural steel", "scheduled_value": "250000.00",
+               "work_completed_this_period": "12500.00", "materials_presently_stored": "0.00",
+               "position": 1}],
 }
+UNLINK = {"item_type": "requisition", "item_id": 9001, "origin_id": None, "origin_data": None}
 TEMPLATES: dict[str, Any] = {
     "me": {"id": 7001, "login": "ana@summit.example", "name": "Ana"},
     "company_me": {"id": 7001, "erp_integrated_accountant": True},
@@ -43,8 +49,8 @@ TEMPLATES: dict[str, Any] = {
                                "user_access_level": {"id": 3, "name": "Admin"}}]},
     "requisition": REQUISITION,
     "requisitions": [REQUISITION, {**REQUISITION, "id": 9002, "origin_id": None}],
-    "sync": {"entities": [{"item_type": "requisition", "item_id": 9001}],
-             "errors": [{"item_id": 9001, "message": "The requisition is still in Xero."}]},
+    "sync": {"entities": [UNLINK],
+             "errors": [{**UNLINK, "errors": {"item_id": ["Entity with this ID not found"]}}]},
     "procore_error": {"code": "unprocessable", "message": "Not deletable", "fields": {}},
     "token": {"access_token": "a", "token_type": "bearer", "expires_in": 5400,
               "refresh_token": "r", "created_at": 1},
@@ -200,14 +206,18 @@ ENDPOINTS: dict[str, tuple[Endpoint, list[str]]] = {
         procore(lambda c: c.find_requisitions(101, commitment_id=5501, invoice_number="INV-1001")),
         ["requisitions", *PROCORE_ERR],
     ),
-    "procore.unlink_requisition": (
-        procore(lambda c: c.unlink_requisition(9001)), ["sync", *PROCORE_ERR]
+    "procore.sync_external_data": (
+        procore(lambda c: c.sync_external_data([UNLINK])), ["sync", *PROCORE_ERR]
     ),
     "procore.delete_requisition": (
         procore(lambda c: c.delete_requisition(101, 9001)), ["requisition", *PROCORE_ERR]
     ),
     "procore.create_requisition": (
-        procore(lambda c: c.create_requisition(101, 5501, {"invoice_number": "INV-1001b"})),
+        procore(lambda c: c.create_requisition(101, 5501, {
+            "invoice_number": "INV-1001b",
+            "items": [{"item_type": "contract_item", "line_item_id": 55011,
+                       "work_completed_this_period": "12500.00"}],
+        })),
         ["requisition", *PROCORE_ERR],
     ),
     "procore.exchange_token": (

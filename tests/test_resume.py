@@ -18,7 +18,7 @@ import pytest
 
 from engine.db import Database
 from engine.store import WorkflowStore
-from tests.conftest import Relink, Sandbox
+from tests.conftest import INTEGRATOR_ENV, Relink, Sandbox
 
 pytestmark = pytest.mark.slow  # leases run out, processes are killed: see `make test-fast`
 
@@ -36,7 +36,7 @@ def fixture_slow_sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture(name="slow")
 def fixture_slow(db_url: str, slow_sandbox: Sandbox) -> Relink:
-    return Relink(db_url, slow_sandbox.env)
+    return Relink(db_url, {**slow_sandbox.env, **INTEGRATOR_ENV})
 
 
 # Short timeouts keep the leases short: a lease covers the longest exchange it sends

@@ -11,7 +11,7 @@ import pytest
 
 from sandbox import PRODUCT_NAMES, SandboxServer, SandboxWorld, in_process_transport
 from sandbox.faults import FaultSettings
-from sandbox.seed import erp_bill_id
+from sandbox.seed import ERP_ONLY_BILLS, INVOICES, erp_bill_id
 from sandbox.server import export_lines
 
 ERPS = ["qbo", "xero", "intacct"]
@@ -59,7 +59,8 @@ def delete_bill(client: httpx.Client, erp: str, bill_id: str) -> httpx.Response:
     return client.delete(f"/erp/ia/api/v1/objects/accounts-payable/bill/{bill_id}", headers=headers)
 
 
-def unlink(client: httpx.Client, requisition_id: int, user: str = "ana") -> httpx.Response:
+def unlink(client: httpx.Client, requisition_id: int, user: str = "service") -> httpx.Response:
+    """External Data Sync clearing the link, by the ERP connector's service account."""
     update = {"item_type": "requisition", "item_id": requisition_id, "origin_id": None}
     return client.patch(
         "/rest/v1.0/companies/4021/external_data/sync",
@@ -68,10 +69,20 @@ def unlink(client: httpx.Client, requisition_id: int, user: str = "ana") -> http
     )
 
 
-def requisition(client: httpx.Client, requisition_id: int, project_id: int = 101) -> Any:
+def click_unlink(client: httpx.Client, requisition_id: int) -> Any:
+    """The operator clicks Unlink in the ERP Integrations tool (Procore's connector answers)."""
+    body = {"item_type": "requisition", "item_id": requisition_id}
+    response = client.post("/_sandbox/ui/unlink", json=body)
+    assert response.status_code == 200
+    return response.json()
+
+
+def requisition(
+    client: httpx.Client, requisition_id: int, project_id: int = 101, view: str | None = None
+) -> Any:
+    query = f"project_id={project_id}" + (f"&view={view}" if view else "")
     response = client.get(
-        f"/rest/v1.1/requisitions/{requisition_id}?project_id={project_id}",
-        headers=procore_headers(),
+        f"/rest/v1.1/requisitions/{requisition_id}?{query}", headers=procore_headers()
     )
     return response.json() if response.status_code == 200 else None
 
@@ -134,17 +145,43 @@ def test_seed_invoices_match_the_spec(qbo_client: httpx.Client) -> None:
     assert second["vendor_name"] == "Northside Electric"
     last = requisition(qbo_client, 9399, project_id=102)
     assert (last["invoice_number"], last["origin_id"]) == ("INV-3199", "1399")
+    # one commitment per invoice, except 5600 with four; 9400 shares its number with 9205
+    assert [requisition(qbo_client, i)["commitment_id"] for i in expected] == [
+        5501, 5502, 5503, 5504, 5505
+    ]
+    assert (second["commitment_id"], last["commitment_id"]) == (5506, 5899)
+    twin, shared = (requisition(qbo_client, i, project_id=102) for i in (9205, 9400))
+    assert twin["invoice_number"] == shared["invoice_number"] == "INV-3005"
+    assert (shared["commitment_id"], shared["origin_id"]) == (5900, "1400")
+    chain = [requisition(qbo_client, i) for i in (9601, 9602, 9603, 9604)]
+    assert [(c["commitment_id"], c["number"], c["invoice_number"], c["origin_id"])
+            for c in chain] == [(5600, n, f"INV-400{n}", str(1600 + n)) for n in range(1, 5)]
+    assert {c["vendor_name"] for c in chain} == {"Keystone Concrete"}
 
 
 def test_requisition_fields_have_the_documented_types(qbo_client: httpx.Client) -> None:
-    """Ids are integers, origin_id and money are strings, dates YYYY-MM-DD, times ISO 8601."""
+    """Ids are integers, origin_id and money are strings, dates YYYY-MM-DD, times ISO 8601;
+    items come only with view=extended, typed and naming the line item they bill."""
     body = requisition(qbo_client, 9001)
     assert all(isinstance(body[name], int) for name in ("id", "project_id", "commitment_id"))
     assert body["total_claimed_amount"] == "12500.00"
     assert body["billing_date"] == "2026-01-31" and body["requisition_start"] == "2026-01-01"
     assert body["created_at"].endswith("Z") and body["erp_status"] == "synced"
-    assert body["items"][0]["work_completed_this_period"] == "12500.00"
     assert {"comment", "final", "origin_data", "period_id", "number"} <= body.keys()
+    assert "items" not in body
+    extended = requisition(qbo_client, 9001, view="extended")
+    assert {key: value for key, value in extended.items() if key != "items"} == body
+    items = extended["items"]
+    assert [(i["item_type"], i["line_item_id"], i["work_completed_this_period"])
+            for i in items] == [
+        ("contract_item", 55011, "10000.00"), ("change_order_item", 55015, "2500.00")
+    ]
+    assert all(isinstance(i["id"], int) and isinstance(i["description_of_work"], str)
+               and "description" not in i for i in items)
+    detail = requisition(qbo_client, 9101, project_id=102, view="extended")["items"]
+    assert [(i["item_type"], i.get("detail_line_item_id")) for i in detail] == [
+        ("contract_item", None), ("contract_detail_item", 55063)
+    ]
 
 
 def test_origin_ids_use_each_erps_id_format(client: httpx.Client, server: SandboxServer) -> None:
@@ -165,15 +202,17 @@ def test_seed_bills_are_open_paid_or_gone(client: httpx.Client, server: SandboxS
         assert bill_exists(client, erp, erp_bill_id(erp, qbo_id))
     assert not bill_exists(client, erp, erp_bill_id(erp, 185))
     states = {bill["qbo_id"]: bill["state"] for bill in client.get("/_sandbox/state/bills").json()}
-    assert states[184] == "paid" and states[183] == "open" and len(states) == 205
+    exported = {invoice.bill_qbo_id for invoice in INVOICES} - {None}
+    assert states[184] == "paid" and states[183] == "open"
+    assert set(states) == exported | {bill.qbo_id for bill in ERP_ONLY_BILLS}
 
 
 def test_list_pages_with_total_and_link_headers(qbo_client: httpx.Client) -> None:
     """Listing answers one page at a time with Total, Per-Page and a Link to the next page."""
     params = {"project_id": "102", "per_page": "100", "page": "3"}
     response = qbo_client.get("/rest/v1.1/requisitions", params=params, headers=procore_headers())
-    assert response.headers["Total"] == "201" and response.headers["Per-Page"] == "100"
-    assert [item["id"] for item in response.json()] == [9399]
+    assert response.headers["Total"] == "202" and response.headers["Per-Page"] == "100"
+    assert [item["id"] for item in response.json()] == [9399, 9400]
     first = qbo_client.get(
         "/rest/v1.1/requisitions", params=params | {"page": "1"}, headers=procore_headers()
     )
@@ -187,7 +226,8 @@ def test_list_filters(qbo_client: httpx.Client) -> None:
         ({"filters[status]": "draft"}, [9004]),
         ({"filters[origin_id]": "184"}, [9002]),
         ({"filters[invoice_number]": "INV-1005"}, [9005]),
-        ({"filters[commitment_id]": "5502"}, []),
+        ({"filters[commitment_id]": "5600"}, [9601, 9602, 9603, 9604]),
+        ({"filters[commitment_id]": "5707"}, []),
     ]
     for filters, ids in cases:
         response = qbo_client.get(
@@ -205,17 +245,28 @@ def test_missing_or_unknown_token_is_401(qbo_client: httpx.Client) -> None:
     bad = {"Authorization": "Bearer nope", "Procore-Company-Id": "4021"}
     assert qbo_client.get("/rest/v1.0/me", headers=bad).status_code == 401
     response = qbo_client.get("/erp/v3/company/9130357/bill/183", headers=bad)
-    assert response.status_code == 401 and "Fault" in response.json()
+    # Intuit's platform answers 401 (and 403) in lower case: {"fault": {"error": [...]}}
+    assert response.status_code == 401 and response.json()["fault"]["error"][0]["code"] == "3200"
 
 
 def test_company_header_is_required_except_on_me(qbo_client: httpx.Client) -> None:
-    """Without Procore-Company-Id only /rest/v1.0/me answers; the rest is refused by name."""
+    """Without Procore-Company-Id only a user's /rest/v1.0/me answers (a service account's
+    token needs the header there too); the rest is refused by name. /me names the user only
+    when asked with company_id."""
     token_only = {"Authorization": "Bearer sandbox-ana"}
-    assert qbo_client.get("/rest/v1.0/me", headers=token_only).json()["id"] == 7001
+    assert qbo_client.get("/rest/v1.0/me", headers=token_only).json() == {
+        "id": 7001, "login": "ana@summit.example"}
+    named = qbo_client.get("/rest/v1.0/me?company_id=4021", headers=token_only).json()
+    assert (named["id"], named["name"]) == (7001, "Ana Alvarez")
     response = qbo_client.get("/rest/v1.1/requisitions/9001?project_id=101", headers=token_only)
     assert response.status_code == 400
     assert response.json()["message"] == "Missing Procore-Company-Id header!"
     assert set(response.json()) == {"code", "message", "fields", "reason", "error"}
+    service = {"Authorization": "Bearer sandbox-service"}
+    assert qbo_client.get("/rest/v1.0/me?company_id=4021", headers=service).status_code == 400
+    with_company = qbo_client.get("/rest/v1.0/me?company_id=4021",
+                                  headers=procore_headers("service")).json()
+    assert (with_company["id"], with_company["login"]) == (7009, "erp-connector@summit.example")
 
 
 @pytest.mark.parametrize(
@@ -244,14 +295,17 @@ def test_permissions_reflect_the_seeded_users(
 
 
 def test_unlink_and_delete_need_their_permissions(qbo_client: httpx.Client) -> None:
-    """Unlink needs ERP Integrations Standard+ and the accountant flag; delete Commitments Admin."""
-    for user in ("ben", "cara", "rita"):
+    """External Data Sync is only for the service account with ERP Integrations Admin (never an
+    operator, even an Admin); deleting needs Commitments Admin, or Standard for a draft."""
+    for user in ("ana", "ben", "cara", "rita"):
         assert unlink(qbo_client, 9003, user).status_code == 403
-    deleted = qbo_client.delete(
-        "/rest/v1.1/requisitions/9004?project_id=101", headers=procore_headers("cara")
-    )
-    assert deleted.status_code == 403
-    assert requisition(qbo_client, 9004) is not None
+    assert requisition(qbo_client, 9003)["origin_id"] == "185"
+    url = "/rest/v1.1/requisitions/{}?project_id=101"
+    assert unlink(qbo_client, 9003).status_code == 200
+    assert qbo_client.delete(url.format(9003), headers=procore_headers("cara")).status_code == 403
+    assert qbo_client.delete(url.format(9004), headers=procore_headers("rita")).status_code == 403
+    assert requisition(qbo_client, 9003) is not None and requisition(qbo_client, 9004) is not None
+    assert qbo_client.delete(url.format(9004), headers=procore_headers("cara")).status_code == 200
 
 
 # --- the correction, per ERP ---------------------------------------------------------------
@@ -260,22 +314,25 @@ def test_unlink_and_delete_need_their_permissions(qbo_client: httpx.Client) -> N
 def test_unlink_while_the_bill_exists_names_the_product(
     client: httpx.Client, server: SandboxServer
 ) -> None:
-    """The sync answers 200 with the red message naming the ERP product, and keeps the link."""
-    response = unlink(client, 9001)
+    """The Unlink click fails with the red message naming the ERP product, and keeps the link."""
     product = PRODUCT_NAMES[server.world.erp]
-    assert response.status_code == 200 and response.json()["entities"] == []
     message = f"The requisition is still in {product}. Please delete it before retrying."
-    assert response.json()["errors"][0]["message"] == message
+    assert click_unlink(client, 9001) == {"status": "failed", "messages": [message]}
     assert requisition(client, 9001)["origin_id"] is not None
+    requests = client.get("/_sandbox/erp-requests").json()
+    assert [(r["request_name"], r["item_id"], r["request_detail"]) for r in requests] == [
+        ("unlink_requisition", 9001, {"status": "failed", "messages": [message]})
+    ]
 
 
 def test_full_correction(client: httpx.Client, server: SandboxServer) -> None:
-    """Delete the bill, unlink, delete the invoice, re-enter it: each step is accepted."""
+    """Delete the bill, unlink (the operator's click), delete the invoice, re-enter it with
+    typed items: each step is accepted."""
     erp = server.world.erp
     bill_id = requisition(client, 9001)["origin_id"]
     assert delete_bill(client, erp, bill_id).status_code in (200, 204)
     assert not bill_exists(client, erp, bill_id)
-    assert unlink(client, 9001).json()["errors"] == []
+    assert click_unlink(client, 9001) == {"status": "success", "messages": []}
     assert requisition(client, 9001)["origin_id"] is None
     deleted = client.delete(
         "/rest/v1.1/requisitions/9001?project_id=101", headers=procore_headers()
@@ -287,14 +344,28 @@ def test_full_correction(client: httpx.Client, server: SandboxServer) -> None:
         "requisition": {
             "invoice_number": "INV-1001",
             "billing_date": "2026-01-31",
-            "items": [{"description": "Steel", "work_completed_this_period": "12000.00"}],
+            "items": [
+                {"item_type": "contract_item", "line_item_id": 55011,
+                 "work_completed_this_period": "9500.00"},
+                {"item_type": "change_order_item", "line_item_id": 55015,
+                 "work_completed_this_period": "2500.00"},
+            ],
         },
     }
     created = client.post("/rest/v1.1/requisitions", json=body, headers=procore_headers())
     assert created.status_code == 201
     new = created.json()
-    assert new["id"] >= 9_900_000_000 and new["origin_id"] is None and new["number"] == 6
+    # the only invoice on its commitment again, so numbered 1
+    assert new["id"] >= 9_900_000_000 and new["origin_id"] is None and new["number"] == 1
     assert new["total_claimed_amount"] == "12000.00"
+    assert [(i["item_type"], i["line_item_id"], i["work_completed_this_period"])
+            for i in new["items"]] == [
+        ("contract_item", 55011, "9500.00"), ("change_order_item", 55015, "2500.00")
+    ]
+    procore_calls = [c for c in client.get("/_sandbox/calls").json()
+                     if c["path"].startswith("/rest/")]
+    assert {c["actor"] for c in procore_calls} == {"ana@summit.example"}
+    assert not any("external_data" in c["path"] for c in procore_calls)  # the click did it
 
 
 def test_paid_bill_is_refused_in_the_products_shape(
@@ -309,20 +380,30 @@ def test_paid_bill_is_refused_in_the_products_shape(
     elif erp == "xero":
         assert response.status_code == 400 and response.json()["Type"] == "ValidationException"
         assert response.json()["Elements"][0]["ValidationErrors"][0]["Message"]
-    else:
-        assert response.status_code == 422
-        assert response.json()["ia::result"]["ia::error"]["message"]
+    else:  # the delete operation documents 400 as its only error answer
+        assert response.status_code == 400
+        assert response.json()["ia::result"]["ia::error"]["code"] == "operationFailed"
     assert bill_exists(client, erp, bill_id)
 
 
 def test_procore_refuses_to_delete_synced_or_undeletable_invoices(qbo_client: httpx.Client) -> None:
-    """A synced invoice, or one marked deletable: false, cannot be deleted: 422."""
+    """A synced invoice, one marked deletable: false, or one that is not the most recent on
+    its commitment cannot be deleted: 422, each with its own reason."""
     url = "/rest/v1.1/requisitions/{}?project_id=101"
     assert qbo_client.delete(url.format(9001), headers=procore_headers()).status_code == 422
     qbo_client.post("/_sandbox/erp/bills/186/delete")
     assert unlink(qbo_client, 9005).json()["errors"] == []
     response = qbo_client.delete(url.format(9005), headers=procore_headers())
-    assert response.status_code == 422 and response.json()["message"]
+    assert response.status_code == 422 and "payments" in response.json()["message"]
+    for invoice in (9603, 9604):
+        assert unlink(qbo_client, invoice).json()["errors"] == []
+    response = qbo_client.delete(url.format(9603), headers=procore_headers())
+    assert response.status_code == 422 and response.json()["message"] == (
+        "Only the most recent invoice on a commitment can be deleted."
+        " Later invoices on this commitment: 4."
+    )
+    assert qbo_client.delete(url.format(9604), headers=procore_headers()).status_code == 200
+    assert qbo_client.delete(url.format(9603), headers=procore_headers()).status_code == 200
 
 
 def test_qbo_needs_the_current_sync_token(qbo_client: httpx.Client) -> None:
@@ -375,7 +456,13 @@ def test_intacct_delete_answers_204_then_404(servers: dict[str, SandboxServer]) 
         ({"billing_date": "31/01/2026"}, "billing_date"),
         ({"status": "paid"}, "status"),
         ({"final": "yes"}, "final"),
-        ({"items": [{"description": "x", "work_completed_this_period": 12}]}, None),
+        ({"items": [{"item_type": "contract_item", "line_item_id": 55011,
+                     "work_completed_this_period": 12}]}, "items[0].work_completed_this_period"),
+        ({"items": [{"item_type": "contract_item", "line_item_id": 55011, "description": "x",
+                     "work_completed_this_period": "1.00"}]}, "items[0].description"),
+        ({"items": [{"work_completed_this_period": "1.00"}]}, "items[0].item_type"),
+        ({"items": [{"item_type": "contract_item", "line_item_id": 55021,
+                     "work_completed_this_period": "1.00"}]}, "items[0].line_item_id"),
     ],
 )
 def test_create_validates_writable_fields(
@@ -390,11 +477,12 @@ def test_create_validates_writable_fields(
 
 def test_bad_json_is_400(qbo_client: httpx.Client) -> None:
     """A body that is not JSON is answered 400, by Procore and by the ERP."""
-    headers = procore_headers() | {"Content-Type": "application/json"}
-    for method, url in [
-        ("POST", "/rest/v1.1/requisitions"),
-        ("PATCH", "/rest/v1.0/companies/4021/external_data/sync"),
+    json_type = {"Content-Type": "application/json"}
+    for method, url, user in [
+        ("POST", "/rest/v1.1/requisitions", "ana"),
+        ("PATCH", "/rest/v1.0/companies/4021/external_data/sync", "service"),
     ]:
+        headers = procore_headers(user) | json_type
         assert qbo_client.request(method, url, content=b"{nope", headers=headers).status_code == 400
     qbo_url = "/erp/v3/company/9130357/bill?operation=delete"
     assert qbo_client.post(qbo_url, content=b"\xff", headers=erp_headers("qbo")).status_code == 400
@@ -415,13 +503,22 @@ def test_control_delete_and_restore_a_bill(client: httpx.Client, server: Sandbox
 
 
 def test_calls_log_api_calls_only_and_reset_clears_everything(qbo_client: httpx.Client) -> None:
-    """The call log lists API calls with their query string; reset restores the seed."""
+    """The call log lists API calls with their query string and the identity behind each
+    token; reset restores the seed."""
     qbo_client.get("/_sandbox/health")
     qbo_client.get("/rest/v1.1/requisitions/9004?project_id=101", headers=procore_headers())
     qbo_client.delete("/rest/v1.1/requisitions/9004?project_id=101", headers=procore_headers())
+    unlink(qbo_client, 9003)
+    qbo_client.get("/rest/v1.0/me")
+    sync = "/rest/v1.0/companies/4021/external_data/sync"
+    ana, service = "ana@summit.example", "erp-connector@summit.example"
     assert qbo_client.get("/_sandbox/calls").json() == [
-        {"method": "GET", "path": "/rest/v1.1/requisitions/9004?project_id=101", "status": 200},
-        {"method": "DELETE", "path": "/rest/v1.1/requisitions/9004?project_id=101", "status": 200},
+        {"method": "GET", "path": "/rest/v1.1/requisitions/9004?project_id=101", "status": 200,
+         "actor": ana},
+        {"method": "DELETE", "path": "/rest/v1.1/requisitions/9004?project_id=101", "status": 200,
+         "actor": ana},
+        {"method": "PATCH", "path": sync, "status": 200, "actor": service},
+        {"method": "GET", "path": "/rest/v1.0/me", "status": 401, "actor": None},
     ]
     state = qbo_client.get("/_sandbox/state/requisitions?project_id=101").json()
     assert {item["id"]: item["deleted"] for item in state}[9004] is True

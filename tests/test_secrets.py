@@ -1,7 +1,7 @@
 """R6: tokens and secrets never appear in the database, exports, logs, error messages or `--debug`
-output; the credentials file is mode 0600. One full scenario with recognisable secrets: the
-client secret, the authorization code, the ERP token, an environment token, and every access and
-refresh token the sandbox issues along the way."""
+output; the credentials files are mode 0600. One full scenario with recognisable secrets: the
+Procore and ERP client secrets and authorization codes, the ERP token, an environment token, and
+every Procore and ERP access and refresh token the sandbox issues along the way."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ import cli
 from engine.credentials import CredentialStore
 from tests.conftest import Outcome, Relink, Sandbox
 
-FIXED_SECRETS = {"sandbox-secret", "sandbox-code-ana", "sandbox-erp", "sandbox-ana"}
+FIXED_SECRETS = {"sandbox-secret", "sandbox-code-ana", "sandbox-erp", "sandbox-ana",
+                 "sandbox-erp-secret", "sandbox-erp-code"}
+ERP_CLIENT = {"RELINK_ERP_CLIENT_ID": "sandbox-erp-client",
+              "RELINK_ERP_REDIRECT_URI": "http://localhost/callback"}
 
 
 def closed_port() -> int:
@@ -32,9 +35,10 @@ def closed_port() -> int:
 class Scenario:
     """Runs commands with the stored session, keeping every output and every token issued."""
 
-    def __init__(self, relink: Relink, store: CredentialStore) -> None:
+    def __init__(self, relink: Relink, store: CredentialStore, erp_store: CredentialStore) -> None:
         self.relink = relink
         self.store = store
+        self.erp_store = erp_store
         self.outputs: list[str] = []
         self.secrets = set(FIXED_SECRETS)
 
@@ -43,7 +47,8 @@ class Scenario:
         environment = {**self.relink.env, "RELINK_PROCORE_TOKEN": token,
                        "RELINK_DATABASE_URL": self.relink.db_url, "RELINK_CONFIG": "",
                        "NO_COLOR": "1", "COLUMNS": "160",
-                       "RELINK_PROCORE_CLIENT_ID": "sandbox-client", **env}
+                       "RELINK_PROCORE_CLIENT_ID": "sandbox-client", **ERP_CLIENT,
+                       "RELINK_ERP_TOKEN": "", **env}
         result = self.relink.runner.invoke(cli.app, list(args), env=environment, input=input,
                                            catch_exceptions=False, prog_name="relink")
         outcome = Outcome(result.exit_code, result.stdout, result.stderr)
@@ -54,14 +59,16 @@ class Scenario:
 
     def collect(self) -> None:
         """Remember the tokens currently stored (each is a secret from now on)."""
-        doc = self.store.read() if self.store.path.exists() else None
-        if doc:
-            self.secrets |= {doc[k] for k in ("access_token", "refresh_token") if doc.get(k)}
+        for store in (self.store, self.erp_store):
+            doc = store.read() if store.path.exists() else None
+            if doc:
+                self.secrets |= {doc[k] for k in ("access_token", "refresh_token") if doc.get(k)}
 
-    def edit(self, **changes: Any) -> None:
-        doc = self.store.read()
+    def edit(self, store: CredentialStore | None = None, **changes: Any) -> None:
+        store = store or self.store
+        doc = store.read()
         assert doc is not None
-        self.store.write(doc | changes)
+        store.write(doc | changes)
 
 
 def dump_database(url: str) -> str:
@@ -93,11 +100,14 @@ def test_no_secret_leaks_anywhere(
     config_home = tmp_path / "config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
     store = CredentialStore(config_home / "relink" / "credentials.json")
-    run = Scenario(relink, store)
+    erp_store = CredentialStore(config_home / "relink" / "erp-qbo.json", system="qbo")
+    run = Scenario(relink, store, erp_store)
+    sandbox.control("POST", "ui/auto-unlink", {"enabled": True})  # the operator's click, played
 
-    # log in: the secret typed at the hidden prompt, the code given as a flag
+    # log in: the secret typed at the hidden prompt, the code given as a flag; the same for the ERP
     run("login", "--code", "sandbox-code-ana", input="sandbox-secret\n")
-    # a full correction with the stored session
+    run("login", "--erp", "--code", "sandbox-erp-code", input="sandbox-erp-secret\n")
+    # a full correction with the stored sessions
     data = tmp_path / "fix.json"
     data.write_text(json.dumps({"invoice_number": "INV-1001-C"}))
     wid = json.loads(run("--json", "start", "9001", "--project", "101", "--reason", "r6").stdout)[
@@ -111,11 +121,15 @@ def test_no_secret_leaks_anywhere(
                        .stdout)["id"]
     run.edit(access_token="revoked-access-token-1")
     run.secrets.add("revoked-access-token-1")
+    run.edit(erp_store, expires_at=1.0)  # the ERP's too: refreshed before use...
     run("advance", str(other), "confirm-erp-deletion")
+    run.edit(erp_store, access_token="revoked-erp-access-token-1")  # ...and renewed after a 401
+    run.secrets.add("revoked-erp-access-token-1")
     # refusals: wrong order (red), the ERP's business rule, a policy the user does not meet
     third = json.loads(run("--json", "start", "9101", "--project", "102", "--reason", "r6")
                        .stdout)["id"]
     run("advance", str(third), "unlink", expect=1)
+    run("advance", str(third), "unlink", expect=1, RELINK_ERP_TOKEN="sandbox-erp")
     paid = json.loads(run("--json", "start", "9002", "--project", "101", "--reason", "r6")
                       .stdout)["id"]
     run("advance", str(paid), "delete-in-erp", expect=1)
@@ -126,7 +140,7 @@ def test_no_secret_leaks_anywhere(
     run.secrets.add("not-a-valid-token-9")
     # failures: the ERP unreachable (also with --debug), Procore unreachable with an env token
     down = {"RELINK_ERP_URL": f"http://127.0.0.1:{closed_port()}/erp",
-            "RELINK_HTTP_MAX_ATTEMPTS": "2"}
+            "RELINK_HTTP_MAX_ATTEMPTS": "2", "RELINK_ERP_TOKEN": "sandbox-erp"}
     # nothing was sent (the first read failed): released, not left in flight
     run("advance", str(third), "delete-in-erp", expect=3, **down)
     run("--debug", "advance", str(third), "delete-in-erp", expect=3, **down)
@@ -156,9 +170,14 @@ def test_no_secret_leaks_anywhere(
         exports.append(out.read_text())
     run("audit", "verify")
 
-    assert len(run.secrets) >= len(FIXED_SECRETS) + 6  # tokens from 2 logins and 2 renewals
-    mode = stat.S_IMODE(store.path.stat().st_mode)
-    assert mode == 0o600 and stat.S_IMODE(store.path.parent.stat().st_mode) == 0o700
+    erp_grants = [g["grant_type"] for g in sandbox.control("GET", "token-grants")
+                  if g["system"] == "qbo"]
+    assert erp_grants == ["authorization_code", "refresh_token", "refresh_token"]
+    # tokens from 2 logins and 2 renewals of Procore's, 1 login and 2 renewals of the ERP's
+    assert len(run.secrets) >= len(FIXED_SECRETS) + 14
+    for path in (store.path, erp_store.path):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     haystacks = {
         "output": "\n".join(run.outputs),
         "exports": "\n".join(exports),
@@ -175,4 +194,5 @@ def test_no_secret_leaks_anywhere(
     for where, text in haystacks.items():
         leaked = sorted(secret for secret in run.secrets if secret in text)
         assert not leaked, f"secret(s) found in {where}: {[s[:6] + '…' for s in leaked]}"
-    assert sorted(os.listdir(store.path.parent)) == ["credentials.json", "credentials.lock"]
+    assert sorted(os.listdir(store.path.parent)) == [
+        "credentials.json", "credentials.lock", "erp-qbo.json", "erp-qbo.lock"]

@@ -120,7 +120,7 @@ def test_max_attempts_from_the_file_bounds_the_retries(
     outcome = relink("--config", path, "start", "9001", "--project", "101", "--reason", "x")
     sandbox.control("POST", "faults", {"rate": 0})
     assert outcome.exit_code == 3
-    assert [c["path"] for c in sandbox.calls()] == ["/rest/v1.0/me"] * 2
+    assert [c["path"] for c in sandbox.calls()] == ["/rest/v1.0/me?company_id=4021"] * 2
     assert "after 2 attempts" in outcome.stdout
 
 
@@ -206,6 +206,7 @@ def test_whoami_shows_the_permissions_relink_checks(relink: Relink) -> None:
         "delete-in-erp": (False, ["Can Push to Accounting"]),
         "confirm-erp-deletion": (False, ["Can Push to Accounting"]),
         "unlink": (False, ["Can Push to Accounting"]),
+        "abandon": (True, []),
     }
     unlink = next(s for s in doc["steps"] if s["step"] == "unlink")
     assert unlink["requires"] == {"commitments": ["Admin"],

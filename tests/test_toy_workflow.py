@@ -92,6 +92,7 @@ class FakeProcore:
 class FakeERP:
     key = "toy"
     product_name = "Toy ERP"
+    company = "toy-company"
 
     def drain_calls(self) -> list[Call]:
         return []

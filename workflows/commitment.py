@@ -25,6 +25,7 @@ from workflows.definition import (
     Opened,
     Opening,
     OpeningContext,
+    Previewed,
     Requirement,
     Step,
     StepContext,
@@ -34,14 +35,13 @@ from workflows.definition import (
 )
 from workflows.erp_steps import ADMIN, ERP_STEP, STANDARD_OR_ADMIN, UNLINKED, ErpTransaction
 from workflows.errors import Rejected
+from workflows.unlinking import link_of
 
 
 class CommitmentProcore(Protocol):
     """What this workflow calls in Procore (integrations.procore implements it)."""
 
     def get_commitment(self, project_id: int, commitment_id: int) -> Commitment: ...
-
-    def unlink_commitment(self, commitment: Commitment) -> None: ...
 
     def update_commitment(
         self, commitment: Commitment, fields: dict[str, Any]
@@ -115,6 +115,14 @@ def corrected_fields(data: dict[str, Any]) -> dict[str, Any]:
 # reading -----------------------------------------------------------------------------------------
 
 
+def preview_correction(snapshot: dict[str, Any], data: dict[str, Any]) -> Previewed:
+    """The corrected fields as they stand in the snapshot, and as the data file sets them."""
+    before = {key: snapshot.get(key) for key in data}
+    if "vendor_id" in data and isinstance(snapshot.get("vendor"), dict):
+        before["vendor_id"] = snapshot["vendor"].get("id")
+    return Previewed(before, dict(data))
+
+
 def _commitment_id(ctx: Ctx | Opening_) -> int:
     return int(ctx.subject_id)
 
@@ -152,12 +160,39 @@ def probe_unlink(ctx: Ctx) -> StepResult | None:
     return StepResult(UNLINKED) if commitment.origin_id is None else None
 
 
+CLICK_WHERE = (
+    "In Procore, open ERP Integrations › Commitments › Synced with ERP, find commitment"
+    " {number} (id {id}) and click Unlink"
+)
+
+
 def unlink(ctx: Ctx) -> StepResult:
+    """Check the ERP (the red message while the document is there), then have the link cleared:
+    by the operator's click in Procore, or (integrator mode) through External Data Sync."""
     if (message := DOCUMENT.still_in_erp(ctx)) is not None:
         raise Rejected(message, alert=True)
-    if (done := probe_unlink(ctx)) is not None:
-        return done
-    ctx.procore.unlink_commitment(_existing(ctx))
+    commitment = _existing(ctx)
+    ctx.evidence["unlink_mode"] = ctx.unlinking.mode
+    ctx.evidence["before"] = link_of(commitment.fields)
+    latest = commitment
+    if commitment.origin_id is not None and ctx.unlinking.mode == "integrator":
+        ctx.unlinking.clear([{
+            "item_type": commitment.kind, "item_id": commitment.id, "origin_id": None,
+            "origin_data": None, "origin_code": None,
+        }])
+        latest = _existing(ctx)
+    elif commitment.origin_id is not None:
+
+        def unlinked() -> bool:
+            nonlocal latest
+            latest = _existing(ctx)
+            return latest.origin_id is None
+
+        where = CLICK_WHERE.format(number=commitment.number, id=commitment.id)
+        ctx.unlinking.await_click(where, unlinked, retry=f"relink advance {ctx.workflow_id} unlink")
+    ctx.evidence["after"] = link_of(latest.fields)
+    if latest.origin_id is not None:
+        raise Rejected(f"Procore kept the ERP link of commitment {commitment.id}.")
     return StepResult(UNLINKED)
 
 
@@ -299,7 +334,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "correct", (U,), K, Requirement.of(commitments=ADMIN),
-        action=correct, probe=probe_correction, needs_data=True,
+        action=correct, probe=probe_correction, needs_data=True, preview=preview_correction,
         summary="Write the corrected fields from a data file; then send it to the ERP in Procore.",
     ),
     Step(

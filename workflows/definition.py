@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from workflows.errors import DefinitionError
+from workflows.unlinking import Unlinking
 
 # The remote operations a workflow's steps call: each workflow declares the narrow protocols it
 # needs of Procore (P) and of the ERP (E); the engine hands it the configured clients.
@@ -105,7 +106,9 @@ class Requirement:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Requirement:
-        """Build a requirement from config data; raises ValueError with a readable reason."""
+        """Build a requirement from config data (the four-eyes keys of a policy table set
+        aside: :data:`APPROVAL_KEYS`); raises ValueError with a readable reason."""
+        raw = {key: value for key, value in raw.items() if key not in APPROVAL_KEYS}
         unknown = set(raw) - set(TOOLS) - set(PRIVILEGES)
         if unknown:
             raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
@@ -122,6 +125,18 @@ class Requirement:
             else:
                 tools[key] = frozenset(value)
         return cls.of(privileges=privileges, **tools)
+
+
+# Four-eyes keys of a ``[policy.<workflow>.<step>]`` table: the step then runs only with a
+# second person's approval (``approver``: the permissions the approver needs, by default the
+# step's own; ``approval_minutes``: how long an approval stays valid). A table holding only
+# these keys leaves the step's own requirement as it is.
+APPROVAL_KEYS = ("require_approval", "approver", "approval_minutes")
+
+
+def sets_requirement(raw: Mapping[str, Any]) -> bool:
+    """Whether a policy table replaces the step's requirement (not only its approval)."""
+    return any(key not in APPROVAL_KEYS for key in raw)
 
 
 def _either(levels: frozenset[str]) -> str:
@@ -147,6 +162,8 @@ class StepContext(Generic[P, E]):
     data: dict[str, Any] | None = None
     idempotency_key: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
+    unlinking: Unlinking = field(default_factory=Unlinking)
+    workflow_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -171,6 +188,27 @@ class Opened:
     label: str
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A subject as a search in Procore finds it: its id, project, the number operators know it
+    by, whether it is linked to the ERP (``linked``), what a listing shows of it (``fields``, by
+    Procore's names) and a few words telling it apart from others (``summary``)."""
+
+    id: str
+    project_id: int
+    number: str | None
+    linked: bool
+    fields: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+
+# searches the subjects of a project with the workflow's filters (``Subject.filters``, by name)
+Finder = Callable[[OpeningContext[Any, Any], Mapping[str, Any]], list[Found]]
+# the subject named by the context as found, and the subjects that must be unwound before it may
+# be corrected, and re-entered as they were after it: most recent first
+Blocking = Callable[[OpeningContext[Any, Any]], tuple[Found, list[Found]]]
+
+
 def _no_fields(subject_id: str, remote_ref: Mapping[str, Any],
                results: Mapping[str, Any]) -> dict[str, Any]:
     return {}
@@ -183,7 +221,13 @@ class Subject:
     ``open`` reads the subject and returns what to keep, or raises Rejected with the reason it
     cannot be corrected; ``fields`` maps an instance's subject to the named fields its views
     and audit entries carry (e.g. ``invoice_id``); ``audit_fields`` those an audit entry
-    carries among ``invoice_id`` and ``erp_bill_id`` (audit.md)."""
+    carries among ``invoice_id`` and ``erp_bill_id`` (audit.md).
+
+    Optional, for operators working at scale: ``find`` searches Procore for subjects of a
+    project with the filters named in ``filters`` (``number`` resolves what operators call a
+    subject to its id); ``blocking`` names the subjects Procore keeps in the way of correcting
+    this one (e.g. the later invoices of a commitment), which a plan unwinds first and
+    re-enters as they were after it."""
 
     type: str
     noun: str
@@ -192,6 +236,9 @@ class Subject:
     audit_fields: Callable[[str, Mapping[str, Any]], dict[str, Any]] = (
         lambda subject_id, remote_ref: {}
     )
+    find: Finder | None = None
+    filters: tuple[str, ...] = ()
+    blocking: Blocking | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +252,7 @@ class StepResult:
 Action = Callable[[StepContext[Any, Any]], StepResult]
 Probe = Callable[[StepContext[Any, Any]], StepResult | None]
 OrderCheck = Callable[[StepContext[Any, Any]], str | None]
+Preview = Callable[[dict[str, Any], dict[str, Any]], "Previewed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,10 +274,49 @@ class Step:
     out_of_order: OrderCheck | None = None
     needs_data: bool = False
     summary: str = ""
+    # for a step taking --data: (what would be written without the data, what will be written
+    # with it), both from the snapshot; the engine shows their difference before the step runs
+    preview: Preview | None = None
+    # a way out of the procedure (abandon): allowed where its sources say, never listed as next
+    way_out: bool = False
 
     @property
     def durable(self) -> bool:
         return self.probe is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Previewed:
+    """What a step taking --data will write: ``before`` (as it would be written without the
+    data), ``after`` (with it) and warnings for the operator (e.g. a total changing sign)."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+
+    def changes(self) -> list[dict[str, Any]]:
+        """Field-by-field difference: ``[{"field", "before", "after"}]``, nested fields
+        flattened (``items[1].work_completed_this_period``)."""
+        old, new = _flatten(self.before), _flatten(self.after)
+        return [
+            {"field": key, "before": old.get(key), "after": new.get(key)}
+            for key in dict.fromkeys([*old, *new])
+            if old.get(key) != new.get(key)
+        ]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, inner in value.items():
+            flat |= _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+        return flat
+    if isinstance(value, list):
+        flat = {}
+        for index, inner in enumerate(value):
+            flat |= _flatten(inner, f"{prefix}[{index}]")
+        return flat
+    return {prefix: value}
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +340,10 @@ class WorkflowDefinition:
     opening: Opening
     subject: Subject
     description: str = ""
+    # earlier versions whose instances run under this one (it keeps their states and steps and
+    # only adds to them, e.g. a way out): an instance then records this version from its next
+    # step on
+    supersedes: frozenset[int] = frozenset()
     # validates a step's --data document and returns it as the step sees it; raises ValueError
     # (its message names the field) when the remote system would not accept it
     data: Callable[[dict[str, Any]], dict[str, Any]] | None = None
@@ -266,6 +357,23 @@ class WorkflowDefinition:
             return self.opening.requirement
         found = self.step(step)
         return found.requirement if found else None
+
+    def reachable_from(self, state: str) -> set[str]:
+        """Every state a sequence of steps can lead to from ``state`` (itself included)."""
+        reachable = {state}
+        frontier = [state]
+        while frontier:
+            here = frontier.pop()
+            for step in self.steps:
+                if here in step.sources and step.dest not in reachable:
+                    reachable.add(step.dest)
+                    frontier.append(step.dest)
+        return reachable
+
+    def ahead(self, state: str, step: str) -> bool:
+        """Whether ``step`` can still come later from ``state`` (it is early, not stale)."""
+        found = self.step(step)
+        return found is not None and bool(set(found.sources) & self.reachable_from(state))
 
     @property
     def requirements(self) -> dict[str, Requirement]:
@@ -299,14 +407,7 @@ class WorkflowDefinition:
                 raise DefinitionError(f"{self.name}: step {step.name} leaves a final state")
             if step.probe is not None and step.action is None:
                 raise DefinitionError(f"{self.name}: durable step {step.name} has no action")
-        reachable = {self.initial}
-        frontier = [self.initial]
-        while frontier:
-            here = frontier.pop()
-            for step in self.steps:
-                if here in step.sources and step.dest not in reachable:
-                    reachable.add(step.dest)
-                    frontier.append(step.dest)
+        reachable = self.reachable_from(self.initial)
         if any(s.needs_data for s in self.steps) and self.data is None:
             raise DefinitionError(f"{self.name}: a step takes --data but no data model is set")
         if not self.subject.type or not self.subject.type.isidentifier():

@@ -4,6 +4,7 @@
 
     WorkflowError          base of this package's errors
     ├── DefinitionError    a definition is malformed (raised at registration time)
+    ├── Waiting            a step waits for something outside relink (an Unlink click)
     └── Rejected           a step's own business rule said no at run time (e.g. the bill is
                            still in the ERP); ``alert`` when the message is the remote
                            system's own error (Procore shows it in red)
@@ -27,3 +28,12 @@ class Rejected(WorkflowError):
         super().__init__(message)
         self.message = message
         self.alert = alert
+
+
+class Waiting(WorkflowError):
+    """The step waits for something outside relink (an operator's click in Procore) that did not
+    happen in time, or cannot happen as configured; nothing was sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -46,6 +46,17 @@ def get(name: str, version: int | None = None) -> WorkflowDefinition:
     return _REGISTRY[(name, version if version is not None else versions[-1])]
 
 
+def running(name: str, version: int) -> WorkflowDefinition:
+    """The definition an instance started under ``version`` runs now: the newest registered
+    version that supersedes it (keeping its states and steps), else that version itself."""
+    get(name, version)  # KeyError when unknown
+    newer = [
+        definition for (n, v), definition in _REGISTRY.items()
+        if n == name and v > version and version in definition.supersedes
+    ]
+    return max(newer, key=lambda d: d.version) if newer else _REGISTRY[(name, version)]
+
+
 def names() -> list[str]:
     """Every workflow name known: registered, or declared by an entry point (not loaded)."""
     declared = {point.name for point in entry_points(group=GROUP)}
@@ -66,7 +77,12 @@ def _load(name: str) -> None:
             return
         for point in entry_points(group=GROUP, name=name):
             loaded = point.load()
-            if not isinstance(loaded, WorkflowDefinition):
-                raise DefinitionError(f"entry point {point.value} is not a workflow definition")
-            register(loaded)
+            versions = loaded if isinstance(loaded, tuple | list) else (loaded,)
+            for definition in versions:
+                if not isinstance(definition, WorkflowDefinition):
+                    raise DefinitionError(
+                        f"entry point {point.value} is not a workflow definition"
+                        " (or a tuple of its versions)"
+                    )
+                register(definition)
         _LOADED.add(name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from integrations.errors import RemoteNotFound
@@ -25,7 +26,15 @@ from workflows.definition import (
 )
 from workflows.erp_steps import ADMIN, ERP_STEP, STANDARD_OR_ADMIN, UNLINKED, ErpTransaction
 from workflows.errors import Rejected
-from workflows.requisition import corrected_requisition, matches, validate_correction
+from workflows.invoice_search import FILTERS, blocking_invoices, find_invoices, later_invoices
+from workflows.requisition import (
+    NotReenterable,
+    corrected_requisition,
+    matches,
+    preview_reentry,
+    validate_correction,
+)
+from workflows.unlinking import link_of
 
 
 class InvoiceProcore(Protocol):
@@ -35,10 +44,8 @@ class InvoiceProcore(Protocol):
 
     def find_requisitions(
         self, project_id: int, *, commitment_id: int | None = None,
-        invoice_number: str | None = None,
+        invoice_number: str | None = None, status: str | None = None,
     ) -> list[Requisition]: ...
-
-    def unlink_requisition(self, requisition_id: int) -> None: ...
 
     def delete_requisition(self, project_id: int, requisition_id: int) -> None: ...
 
@@ -61,6 +68,18 @@ Ctx = StepContext[InvoiceProcore, BillERP]
 
 
 class State(enum.StrEnum):
+    EXPORTED = "Exported"
+    DELETED_IN_ERP = "DeletedInERP"
+    UNLINKED = "Unlinked"
+    DELETED_IN_PROCORE = "DeletedInProcore"
+    REENTERED = "Reentered"
+    CANCELLED = "Cancelled"
+    ABANDONED = "Abandoned"  # version 2
+
+
+class StateV1(enum.StrEnum):
+    """The states of version 1 (before `abandon`)."""
+
     EXPORTED = "Exported"
     DELETED_IN_ERP = "DeletedInERP"
     UNLINKED = "Unlinked"
@@ -103,13 +122,58 @@ def probe_unlink(ctx: Ctx) -> StepResult | None:
     return StepResult(UNLINKED) if requisition.origin_id is None else None
 
 
+CLICK_WHERE = (
+    "In Procore, open ERP Integrations › Subcontractor Invoices › Synced with ERP, find invoice"
+    " {number} (id {id}) and click Unlink"
+)
+ITEM_LINKS = {
+    "contract_item": "requisition_contract_item",
+    "contract_detail_item": "requisition_contract_detail_item",
+    "change_order_item": "requisition_change_order_item",
+}
+
+
 def unlink(ctx: Ctx) -> StepResult:
+    """Check the ERP (the red message while the bill is there), then have the link cleared:
+    by the operator's click in Procore, or (integrator mode) through External Data Sync."""
     if (message := BILL.still_in_erp(ctx)) is not None:
         raise Rejected(message, alert=True)
-    if (done := probe_unlink(ctx)) is not None:
-        return done
-    ctx.procore.unlink_requisition(_invoice_id(ctx))
+    requisition = _requisition(ctx)
+    if requisition is None:
+        raise Rejected(f"Invoice {_invoice_id(ctx)} is no longer in Procore.")
+    ctx.evidence["unlink_mode"] = ctx.unlinking.mode
+    ctx.evidence["before"] = link_of(requisition.fields)
+    latest = requisition
+    if requisition.origin_id is not None and ctx.unlinking.mode == "integrator":
+        ctx.unlinking.clear(_link_updates(requisition))
+        latest = _requisition(ctx) or requisition
+    elif requisition.origin_id is not None:
+
+        def unlinked() -> bool:
+            nonlocal latest
+            latest = _requisition(ctx) or latest
+            return latest.origin_id is None
+
+        where = CLICK_WHERE.format(number=requisition.fields.get("invoice_number"),
+                                   id=requisition.id)
+        ctx.unlinking.await_click(where, unlinked, retry=f"relink advance {ctx.workflow_id} unlink")
+    ctx.evidence["after"] = link_of(latest.fields)
+    if latest.origin_id is not None:
+        raise Rejected(f"Procore kept the ERP link of invoice {requisition.id}.")
     return StepResult(UNLINKED)
+
+
+def _link_updates(requisition: Requisition) -> list[dict[str, Any]]:
+    """External Data Sync updates clearing the invoice's link and its items'."""
+    updates: list[dict[str, Any]] = [
+        {"item_type": "requisition", "item_id": requisition.id, "origin_id": None,
+         "origin_data": None}
+    ]
+    for item in requisition.fields.get("items") or []:
+        kind = ITEM_LINKS.get(str(item.get("item_type"))) if isinstance(item, dict) else None
+        if kind is not None and isinstance(item.get("id"), int):
+            updates.append({"item_type": kind, "item_id": item["id"], "origin_id": None})
+    return updates
 
 
 # delete-in-procore ---------------------------------------------------------------------------
@@ -140,8 +204,15 @@ def _reentered(ctx: Ctx, requisition: Requisition) -> StepResult:
     )
 
 
+def _body(ctx: Ctx) -> dict[str, Any]:
+    try:
+        return corrected_requisition(ctx.snapshot, ctx.data or {})
+    except NotReenterable as exc:
+        raise Rejected(f"Refused: {exc}.") from None
+
+
 def probe_reentry(ctx: Ctx) -> StepResult | None:
-    body = corrected_requisition(ctx.snapshot, ctx.data or {})
+    body = _body(ctx)
     found = ctx.procore.find_requisitions(
         ctx.project_id,
         commitment_id=int(ctx.snapshot["commitment_id"]),
@@ -156,7 +227,7 @@ def probe_reentry(ctx: Ctx) -> StepResult | None:
 def reenter(ctx: Ctx) -> StepResult:
     if (done := probe_reentry(ctx)) is not None:
         return done
-    body = corrected_requisition(ctx.snapshot, ctx.data or {})
+    body = _body(ctx)
     created = ctx.procore.create_requisition(
         ctx.project_id, int(ctx.snapshot["commitment_id"]), body
     )
@@ -165,16 +236,17 @@ def reenter(ctx: Ctx) -> StepResult:
 
 # the definition ------------------------------------------------------------------------------
 
-E, D, U, P, R, C = (
+E, D, U, P, R, C, A = (
     State.EXPORTED,
     State.DELETED_IN_ERP,
     State.UNLINKED,
     State.DELETED_IN_PROCORE,
     State.REENTERED,
     State.CANCELLED,
+    State.ABANDONED,
 )
 
-STEPS: tuple[Step, ...] = (
+STEPS_V1: tuple[Step, ...] = (
     Step(
         "delete-in-erp", (E,), D, ERP_STEP,
         action=BILL.delete_in_erp, probe=BILL.probe_deletion,
@@ -188,7 +260,8 @@ STEPS: tuple[Step, ...] = (
     Step(
         "unlink", (D,), U, ERP_STEP,
         action=unlink, probe=probe_unlink, out_of_order=BILL.still_in_erp,
-        summary="Check the ERP once more, then clear the invoice's ERP link in Procore.",
+        summary="Check the ERP once more, then have the invoice's ERP link cleared in Procore"
+        " (the operator's Unlink click, or External Data Sync in integrator mode).",
     ),
     Step(
         "delete-in-procore", (U,), P, Requirement.of(commitments=ADMIN),
@@ -197,7 +270,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "reenter", (P,), R, Requirement.of(commitments=STANDARD_OR_ADMIN),
-        action=reenter, probe=probe_reentry, needs_data=True,
+        action=reenter, probe=probe_reentry, needs_data=True, preview=preview_reentry,
         summary="Create the corrected invoice in Procore from a data file.",
     ),
     Step(
@@ -205,6 +278,37 @@ STEPS: tuple[Step, ...] = (
         summary="Abandon the correction before anything was changed anywhere.",
     ),
 )  # fmt: skip
+
+
+def abandon(ctx: Ctx) -> StepResult:
+    """Give up where the correction stands: read, never write, and record what Procore and the
+    ERP hold now."""
+    requisition = _requisition(ctx)
+    bill_id = ctx.remote_ref.get("erp_bill_id")
+    bill = ctx.erp.get_bill(str(bill_id)) if bill_id else None
+    ctx.evidence["remote_state"] = {
+        "invoice": None if requisition is None else link_of(requisition.fields),
+        "invoice_in_procore": requisition is not None,
+        "erp_bill_id": bill_id,
+        "bill_in_erp": bill is not None,
+    }
+    where = "still in Procore" if requisition is not None else "no longer in Procore"
+    erp = f"its bill {'still' if bill is not None else 'no longer'} in {ctx.erp.product_name}"
+    return StepResult(
+        f"Abandoned the correction of invoice {_invoice_id(ctx)}: the invoice is {where},"
+        f" {erp}. Finish it by hand in Procore and the ERP."
+    )
+
+
+STEPS: tuple[Step, ...] = (
+    *STEPS_V1,
+    Step(
+        "abandon", (E, D, U, P), A, Requirement.of(commitments=ADMIN),
+        action=abandon, way_out=True,
+        summary="Give up the correction where it stands (a refusal it cannot get past),"
+        " recording Procore's and the ERP's state as they are; nothing is written.",
+    ),
+)
 
 # opening --------------------------------------------------------------------------------------
 
@@ -221,6 +325,13 @@ def open_invoice(ctx: OpeningContext[InvoiceProcore, BillERP]) -> Opened:
         ) from None
     if (why := opening_refusal(requisition)) is not None:
         raise Rejected(f"Refused: {why}")
+    if later := later_invoices(ctx.procore, requisition):
+        named = ", ".join(f"{other.id} ({other.fields.get('invoice_number')})" for other in later)
+        raise Rejected(
+            f"Refused: Procore deletes only the most recent invoice on a commitment, and"
+            f" commitment {requisition.commitment_id} has later invoices: {named}. Correct"
+            f" them first, newest first (`relink start {invoice_id} --cascade` plans it)."
+        )
     snapshot = snapshot_of(requisition)
     return Opened(
         snapshot=snapshot,
@@ -244,13 +355,13 @@ def audit_fields(subject_id: str, remote_ref: Mapping[str, Any]) -> dict[str, An
     return {"invoice_id": int(subject_id), "erp_bill_id": remote_ref.get("erp_bill_id")}
 
 
-DEFINITION = WorkflowDefinition(
+DEFINITION_V1 = WorkflowDefinition(
     name="subcontractor-invoice",
     version=1,
-    states=State,
+    states=StateV1,
     initial=E,
     finals=frozenset({R, C}),
-    steps=STEPS,
+    steps=STEPS_V1,
     opening=Opening(
         Requirement.of(commitments=ADMIN),
         summary="Read the invoice from Procore and keep a snapshot of it.",
@@ -258,10 +369,18 @@ DEFINITION = WorkflowDefinition(
     subject=Subject(
         type="requisition", noun="invoice", open=open_invoice,
         fields=invoice_fields, audit_fields=audit_fields,
+        find=find_invoices, filters=FILTERS, blocking=blocking_invoices,
     ),
     description="Correct a subcontractor invoice exported to the ERP with wrong data.",
     data=validate_correction,
 )
+# Version 2 adds the way out, `abandon`, and its final state; corrections started under
+# version 1 run under it from their next step on.
+DEFINITION = replace(
+    DEFINITION_V1, version=2, states=State, finals=frozenset({R, C, A}), steps=STEPS,
+    supersedes=frozenset({1}),
+)
+DEFINITIONS = (DEFINITION_V1, DEFINITION)
 
 
 def opening_refusal(requisition: Requisition) -> str | None:
@@ -276,3 +395,4 @@ def opening_refusal(requisition: Requisition) -> str | None:
 
 def snapshot_of(requisition: Requisition) -> dict[str, Any]:
     return dict(requisition.fields)
+

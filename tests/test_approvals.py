@@ -116,6 +116,7 @@ def test_approval_settings_are_checked(relink: Relink, tmp_path: Path) -> None:
     outcome = relink("list", RELINK_CONFIG=str(config))
     assert outcome.exit_code == 2 and "need require_approval = true" in outcome.stderr
     code, doc = relink.json("start", "9001", "--project", "101", "--reason", "x")
+    assert code == 0, doc
     outcome = relink("approve", str(doc["id"]), "delete-in-erp", "--reason", "x")
     assert outcome.exit_code == 2 and "needs no approval" in outcome.stderr
 

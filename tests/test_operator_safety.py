@@ -78,7 +78,7 @@ def test_missing_erp_configuration_records_nothing(relink: Relink, sandbox: Sand
     assert (code, doc["state"]) == (0, "DeletedInERP"), doc
 
 
-# 3. the ERP product and company are pinned at start ------------------------------------------------
+# 3. the ERP product and company are pinned at start -----------------------------------------------
 
 
 @pytest.mark.parametrize("override", [{"RELINK_ERP_COMPANY": "1111"}, {"RELINK_ERP": "xero"}])
@@ -96,7 +96,7 @@ def test_another_erp_company_or_product_is_refused(
     assert len(sandbox.calls()) == calls
 
 
-# 4. no stray databases -------------------------------------------------------------------------------
+# 4. no stray databases ----------------------------------------------------------------------------
 
 
 def test_read_only_commands_refuse_a_missing_database(relink: Relink, tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ def test_init_creates_the_default_data_folder_private(tmp_path: Path) -> None:
     assert stat.S_IMODE((folder / "relink.db").stat().st_mode) == 0o600
 
 
-# 5. Ctrl-C says what state the correction is in and what to run --------------------------------------
+# 5. Ctrl-C says what state the correction is in and what to run -----------------------------------
 
 
 def test_ctrl_c_while_waiting_for_the_click(relink: Relink, sandbox: Sandbox) -> None:
@@ -156,11 +156,12 @@ def test_ctrl_c_while_waiting_for_the_click(relink: Relink, sandbox: Sandbox) ->
     assert "Interrupted: unlink was not sent; nothing changed." in said
     assert f"still in DeletedInERP: run `relink advance {wid} unlink`" in said
     code, shown = relink.json("show", str(wid))
+    assert code == 0
     assert (shown["state"], shown["in_flight"]) == ("DeletedInERP", None)
     assert entries(relink, wid)[-1]["message"].startswith("Interrupted:")
 
 
-# 7. re-entry: validated, shown, confirmed ------------------------------------------------------------
+# 7. re-entry: validated, shown, confirmed ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("amount", ["abc", "1e3", "NaN", "1.234", "-"])
@@ -218,7 +219,7 @@ def test_dry_run_shows_the_difference_and_sends_nothing(
     assert relink.json("show", str(wid))[1]["state"] == "DeletedInProcore"
 
 
-# 8. a way out: abandon ------------------------------------------------------------------------------
+# 8. a way out: abandon ----------------------------------------------------------------------------
 
 
 def test_a_correction_procore_will_not_delete_names_the_way_out_and_can_be_abandoned(

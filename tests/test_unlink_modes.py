@@ -275,7 +275,7 @@ def test_procore_refuses_untyped_items(sandbox: Sandbox) -> None:
     assert "items[0].item_type" in fields
 
 
-# only the most recent invoice on a commitment can be deleted ----------------------------------------
+# only the most recent invoice on a commitment can be deleted --------------------------------------
 
 
 def test_start_on_an_older_invoice_names_the_later_ones(relink: Relink, sandbox: Sandbox) -> None:

@@ -120,6 +120,7 @@ def _details(entry: dict[str, Any], add: Callable[..., None], *, snapshot: str) 
     calls = [_call(call) for call in evidence.get("calls") or [] if isinstance(call, dict)]
     add("remote calls", *(calls or ["none"]))
     from engine.reviews import changes  # only here: the audit modules are not light
+    from workflows.definition import flatten
 
     found = changes(entry)
     if found:
@@ -183,19 +184,6 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """The leaves of a JSON value by path (``items[0].amount``)."""
-    if isinstance(value, dict) and value:
-        leaves: dict[str, Any] = {}
-        for key, item in value.items():
-            leaves.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return leaves
-    if isinstance(value, list) and value:
-        leaves = {}
-        for index, item in enumerate(value):
-            leaves.update(flatten(item, f"{prefix}[{index}]"))
-        return leaves
-    return {prefix or "(value)": value}
 
 
 def entry_view(console: Console, entry: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox import seed
+from sandbox import connector, seed
 from sandbox.commitment_input import DATE_FIELDS, LOCKED_WHILE_SYNCED, validate
 from sandbox.procore_wire import Context, level_at_least, not_found, procore_error
 from sandbox.state import CommitmentRecord, PurchaseDocumentRecord, SandboxState
@@ -152,11 +152,7 @@ def get_commitment(ctx: Context) -> Response:
     record = _visible(ctx, project_id)
     if record is None:
         return _missing(ctx)
-    if ctx.state.auto_unlink and record.origin_id in ctx.state.erp_reads:  # as if clicked
-        document = ctx.state.find_purchase_document(record.origin_id)
-        if (document is None or document.gone) and ctx.state.click_due(record.kind, record.id):
-            record.origin_id = record.origin_data = record.origin_code = None
-            record.updated_at = ctx.state.tick()
+    connector.auto_click(ctx.state, record.kind, record.id, record.origin_id)
     return json_response(200, render(ctx.state, record))
 
 

@@ -38,6 +38,27 @@ def click_unlink(state: SandboxState, item_type: str, item_id: int) -> dict[str,
     return detail
 
 
+def gone_from_erp(state: SandboxState, item_type: str, origin_id: str) -> bool:
+    """Whether the ERP transaction an item is linked to is gone (the connector's check)."""
+    found = (
+        state.find_bill(origin_id) if item_type == "requisition"
+        else state.find_purchase_document(origin_id)
+    )
+    return found is None or found.gone
+
+
+def auto_click(state: SandboxState, item_type: str, item_id: int, origin_id: str | None) -> None:
+    """With auto-unlink on, the operator clicks Unlink on a synced item whose ERP transaction is
+    gone and was read there since (relink checks the ERP before it asks for the click), once
+    relink has read the item still linked: the first such read shows the link, the next one
+    finds it cleared (for demos and walkthroughs)."""
+    if (
+        state.auto_unlink and origin_id is not None and origin_id in state.erp_reads
+        and gone_from_erp(state, item_type, origin_id) and state.click_due(item_type, item_id)
+    ):
+        click_unlink(state, item_type, item_id)
+
+
 def _unlink(state: SandboxState, item_type: str, item_id: int) -> list[str]:
     if item_type == "requisition":
         record = state.live_requisition(item_id)
@@ -45,8 +66,7 @@ def _unlink(state: SandboxState, item_type: str, item_id: int) -> list[str]:
             raise NoSuchItem(f"no requisition {item_id}")
         if record.origin_id is None:
             return ["This requisition is not synced with the ERP."]
-        bill = state.find_bill(record.origin_id)
-        if bill is not None and not bill.gone:
+        if not gone_from_erp(state, item_type, record.origin_id):
             return [still_in_erp_message(state.erp)]
         state.clear_requisition_link(record)
         return []
@@ -55,8 +75,7 @@ def _unlink(state: SandboxState, item_type: str, item_id: int) -> list[str]:
         raise NoSuchItem(f"no {seed.COMMITMENT_CLASSES[item_type]} {item_id}")
     if commitment.origin_id is None:
         return ["This commitment is not synced with the ERP."]
-    document = state.find_purchase_document(commitment.origin_id)
-    if document is not None and not document.gone:
+    if not gone_from_erp(state, item_type, commitment.origin_id):
         return [still_in_erp_message(state.erp, "commitment")]
     commitment.origin_id = commitment.origin_data = commitment.origin_code = None
     commitment.updated_at = state.tick()

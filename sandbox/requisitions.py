@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sandbox import seed
+from sandbox import connector, seed
 from sandbox.procore_wire import Context, level_at_least, not_found, procore_error
 from sandbox.requisition_input import validate
 from sandbox.state import RequisitionRecord, SandboxState, seed_item
@@ -99,7 +99,7 @@ def get_requisition(ctx: Context) -> Response:
     record = _visible(ctx, project_id)
     if record is None:
         return _missing(ctx)
-    auto_unlink(ctx.state, record)
+    connector.auto_click(ctx.state, "requisition", record.id, record.origin_id)
     return json_response(200, render(record, extended=_extended(ctx)))
 
 
@@ -154,7 +154,7 @@ def list_requisitions(ctx: Context) -> Response:
         if not record.deleted and record.project_id == project_id and _matches(record, query)
     ]
     for record in records:
-        auto_unlink(ctx.state, record)
+        connector.auto_click(ctx.state, "requisition", record.id, record.origin_id)
     last_page = max(1, -(-len(records) // per_page))
     shown = records[(page - 1) * per_page : page * per_page]
     headers = {
@@ -239,17 +239,6 @@ def later_invoices(state: SandboxState, record: RequisitionRecord) -> list[Requi
         ),
         key=lambda other: other.number,
     )
-
-
-def auto_unlink(state: SandboxState, record: RequisitionRecord) -> None:
-    """With auto-unlink on, a synced invoice whose bill is gone from the ERP, and has been read
-    there since (relink checks the ERP before it asks for the click), is unlinked before it is
-    read again, as if the operator had clicked Unlink once relink said so (for demos and
-    walkthroughs): the first such read still shows the link."""
-    if state.auto_unlink and record.origin_id is not None and record.origin_id in state.erp_reads:
-        bill = state.find_bill(record.origin_id)
-        if (bill is None or bill.gone) and state.click_due("requisition", record.id):
-            state.clear_requisition_link(record)
 
 
 def _invoice_number_taken(state: SandboxState, commitment_id: int, number: str) -> bool:

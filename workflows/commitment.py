@@ -35,7 +35,7 @@ from workflows.definition import (
 )
 from workflows.erp_steps import ADMIN, ERP_STEP, STANDARD_OR_ADMIN, UNLINKED, ErpTransaction
 from workflows.errors import Rejected
-from workflows.unlinking import link_of
+from workflows.unlinking import clear_link
 
 
 class CommitmentProcore(Protocol):
@@ -172,27 +172,13 @@ def unlink(ctx: Ctx) -> StepResult:
     if (message := DOCUMENT.still_in_erp(ctx)) is not None:
         raise Rejected(message, alert=True)
     commitment = _existing(ctx)
-    ctx.evidence["unlink_mode"] = ctx.unlinking.mode
-    ctx.evidence["before"] = link_of(commitment.fields)
-    latest = commitment
-    if commitment.origin_id is not None and ctx.unlinking.mode == "integrator":
-        ctx.unlinking.clear([{
-            "item_type": commitment.kind, "item_id": commitment.id, "origin_id": None,
-            "origin_data": None, "origin_code": None,
-        }])
-        latest = _existing(ctx)
-    elif commitment.origin_id is not None:
-
-        def unlinked() -> bool:
-            nonlocal latest
-            latest = _existing(ctx)
-            return latest.origin_id is None
-
-        where = CLICK_WHERE.format(number=commitment.number, id=commitment.id)
-        ctx.unlinking.await_click(where, unlinked, retry=f"relink advance {ctx.workflow_id} unlink")
-    ctx.evidence["after"] = link_of(latest.fields)
-    if latest.origin_id is not None:
-        raise Rejected(f"Procore kept the ERP link of commitment {commitment.id}.")
+    clear_link(
+        ctx, commitment, lambda: _existing(ctx),
+        lambda: [{"item_type": commitment.kind, "item_id": commitment.id, "origin_id": None,
+                  "origin_data": None, "origin_code": None}],
+        where=CLICK_WHERE.format(number=commitment.number, id=commitment.id),
+        what=f"commitment {commitment.id}",
+    )
     return StepResult(UNLINKED)
 
 

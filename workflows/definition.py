@@ -297,7 +297,7 @@ class Previewed:
     def changes(self) -> list[dict[str, Any]]:
         """Field-by-field difference: ``[{"field", "before", "after"}]``, nested fields
         flattened (``items[1].work_completed_this_period``)."""
-        old, new = _flatten(self.before), _flatten(self.after)
+        old, new = flatten(self.before), flatten(self.after)
         return [
             {"field": key, "before": old.get(key), "after": new.get(key)}
             for key in dict.fromkeys([*old, *new])
@@ -305,18 +305,20 @@ class Previewed:
         ]
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        flat: dict[str, Any] = {}
-        for key, inner in value.items():
-            flat |= _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
-        return flat
-    if isinstance(value, list):
-        flat = {}
-        for index, inner in enumerate(value):
-            flat |= _flatten(inner, f"{prefix}[{index}]")
-        return flat
-    return {prefix: value}
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """The leaves of a JSON value by path (``items[0].amount``); an empty object or list is a
+    leaf."""
+    if isinstance(value, dict) and value:
+        leaves: dict[str, Any] = {}
+        for key, item in value.items():
+            leaves.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return leaves
+    if isinstance(value, list) and value:
+        leaves = {}
+        for index, item in enumerate(value):
+            leaves.update(flatten(item, f"{prefix}[{index}]"))
+        return leaves
+    return {prefix or "(value)": value}
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from workflows.requisition import (
     preview_reentry,
     validate_correction,
 )
-from workflows.unlinking import link_of
+from workflows.unlinking import clear_link, link_of
 
 
 class InvoiceProcore(Protocol):
@@ -141,25 +141,12 @@ def unlink(ctx: Ctx) -> StepResult:
     requisition = _requisition(ctx)
     if requisition is None:
         raise Rejected(f"Invoice {_invoice_id(ctx)} is no longer in Procore.")
-    ctx.evidence["unlink_mode"] = ctx.unlinking.mode
-    ctx.evidence["before"] = link_of(requisition.fields)
-    latest = requisition
-    if requisition.origin_id is not None and ctx.unlinking.mode == "integrator":
-        ctx.unlinking.clear(_link_updates(requisition))
-        latest = _requisition(ctx) or requisition
-    elif requisition.origin_id is not None:
-
-        def unlinked() -> bool:
-            nonlocal latest
-            latest = _requisition(ctx) or latest
-            return latest.origin_id is None
-
-        where = CLICK_WHERE.format(number=requisition.fields.get("invoice_number"),
-                                   id=requisition.id)
-        ctx.unlinking.await_click(where, unlinked, retry=f"relink advance {ctx.workflow_id} unlink")
-    ctx.evidence["after"] = link_of(latest.fields)
-    if latest.origin_id is not None:
-        raise Rejected(f"Procore kept the ERP link of invoice {requisition.id}.")
+    clear_link(
+        ctx, requisition, lambda: _requisition(ctx), lambda: _link_updates(requisition),
+        where=CLICK_WHERE.format(number=requisition.fields.get("invoice_number"),
+                                 id=requisition.id),
+        what=f"invoice {requisition.id}",
+    )
     return StepResult(UNLINKED)
 
 

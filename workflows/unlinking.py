@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from workflows.errors import Waiting
+from workflows.errors import Rejected, Waiting
 
 UnlinkMode = Literal["procore", "integrator"]
 UNLINK_MODES: tuple[UnlinkMode, ...] = ("procore", "integrator")
@@ -76,6 +76,56 @@ class Unlinking:
                 f"Not unlinked yet: waited {minutes:g} min for the Unlink click. {where}."
                 f" Then run `{retry}`."
             )
+
+
+class Linked(Protocol):
+    """A Procore item with an ERP link: a requisition, a commitment."""
+
+    @property
+    def origin_id(self) -> str | None: ...
+
+    @property
+    def fields(self) -> dict[str, Any]: ...
+
+
+class UnlinkContext(Protocol):
+    """What :func:`clear_link` needs of a step's context."""
+
+    unlinking: Unlinking
+    evidence: dict[str, Any]
+    workflow_id: int | None
+
+
+def clear_link(
+    ctx: UnlinkContext,
+    item: Linked,
+    reread: Callable[[], Linked | None],
+    updates: Callable[[], list[dict[str, Any]]],
+    *,
+    where: str,
+    what: str,
+) -> None:
+    """Have ``item``'s ERP link cleared as the connection's mode says: External Data Sync of
+    ``updates()`` (integrator), or the operator's click at ``where``, awaited by ``reread``
+    (procore). The link before and after, and the mode, go into the evidence; Rejected when
+    Procore still holds it."""
+    ctx.evidence["unlink_mode"] = ctx.unlinking.mode
+    ctx.evidence["before"] = link_of(item.fields)
+    latest = item
+    if item.origin_id is not None and ctx.unlinking.mode == "integrator":
+        ctx.unlinking.clear(updates())
+        latest = reread() or item
+    elif item.origin_id is not None:
+
+        def unlinked() -> bool:
+            nonlocal latest
+            latest = reread() or latest
+            return latest.origin_id is None
+
+        ctx.unlinking.await_click(where, unlinked, retry=f"relink advance {ctx.workflow_id} unlink")
+    ctx.evidence["after"] = link_of(latest.fields)
+    if latest.origin_id is not None:
+        raise Rejected(f"Procore kept the ERP link of {what}.")
 
 
 def link_of(fields: dict[str, Any]) -> dict[str, Any]:

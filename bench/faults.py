@@ -39,6 +39,7 @@ from typer.testing import CliRunner
 
 import cli
 from engine.db import Database
+from integrations.http import tls_context
 from sandbox.server import SandboxServer, integrator_env
 
 FAULT_KINDS = ["500", "503", "429", "timeout", "reset", "garbage"]
@@ -201,7 +202,7 @@ class FaultDriver:
 
     def verify(self, sandbox_url: str, invoices: list[int]) -> None:
         """Every correction done once on both sides; the audit chain intact."""
-        with httpx.Client(base_url=sandbox_url, timeout=10) as control:
+        with httpx.Client(verify=tls_context(False), base_url=sandbox_url, timeout=10) as control:
             requisitions = control.get(
                 "/_sandbox/state/requisitions", params={"project_id": PROJECT}
             ).json()
@@ -251,7 +252,7 @@ def run_corrections(
     for n, invoice in enumerate(invoices, 1):
         driver.correct(invoice)
         progress(f"{n}/{count} corrections done ({driver.tally.commands} commands so far)")
-    with httpx.Client(base_url=server.url, timeout=10) as control:
+    with httpx.Client(verify=tls_context(False), base_url=server.url, timeout=10) as control:
         control.post("/_sandbox/faults", json={"rate": 0})
         calls = control.get("/_sandbox/calls").json()
     driver.verify(server.url, invoices)

@@ -170,12 +170,15 @@ def click_in_sandbox(procore_url: str, item_type: str, item_id: int) -> dict[str
     RELINK_PROCORE_URL names; the ERP request detail it closed."""
     import httpx
 
+    from integrations.http import tls_context
+
     if (httpx.URL(procore_url).host or "").endswith("procore.com"):
         raise UsageError("click-unlink plays a click in relink's sandbox, not in Procore:"
                          " RELINK_PROCORE_URL must point at `relink sandbox serve`")
     try:
         reply = httpx.post(f"{procore_url}/_sandbox/ui/unlink",
-                           json={"item_type": item_type, "item_id": item_id}, timeout=10)
+                           json={"item_type": item_type, "item_id": item_id}, timeout=10,
+                           verify=tls_context(False))
     except httpx.HTTPError as exc:
         raise Unavailable(f"no sandbox answers at {procore_url}: {exc}") from None
     try:

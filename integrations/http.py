@@ -10,9 +10,11 @@ translated into :mod:`integrations.errors`. No header, token or body ever reache
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import math
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -137,6 +139,17 @@ def clean_message(text: str, secrets: tuple[str, ...] = (), limit: int = 400) ->
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@functools.cache
+def tls_context(verified_peers: bool) -> ssl.SSLContext:
+    """The TLS context of every client in this process. Building one loads the CA bundle
+    (~25 ms, httpx does it for each new client otherwise), so it is built once. A client of a
+    plain-HTTP address (the sandbox on loopback) gets one without the bundle, which still
+    verifies: were it ever asked for TLS, no certificate would pass."""
+    if verified_peers:
+        return httpx.create_ssl_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, hostnames checked
+
+
 class HttpClient:
     """Sync httpx client for one remote system; thread-safe; a context manager."""
 
@@ -168,6 +181,7 @@ class HttpClient:
                 transport=transport,
                 auth=auth,
                 follow_redirects=False,
+                verify=tls_context(not base_url.lower().startswith("http://")),
             )
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
             raise RemoteUnavailable(f"{label} unavailable: invalid URL", system=system) from exc

@@ -20,6 +20,7 @@ import httpx
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from integrations.http import tls_context
 from sandbox import erp_oauth
 from sandbox.app import create_app
 from sandbox.faults import DEFAULT_TIMEOUT_SECONDS
@@ -148,7 +149,7 @@ class SandboxServer:
 
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        with httpx.Client(base_url=self.url, timeout=1.0) as client:
+        with httpx.Client(verify=tls_context(False), base_url=self.url, timeout=1.0) as client:
             while True:
                 if self._thread is None or not self._thread.is_alive():
                     raise RuntimeError("the sandbox server stopped while starting")

@@ -17,8 +17,30 @@ from typer.testing import CliRunner
 
 import cli
 from engine.db import Database
+from integrations.http import tls_context
 
 POSTGRES_URL = os.environ.get("RELINK_TEST_POSTGRES_URL")
+
+
+def _built_once() -> None:
+    """Typer builds the click command tree of an app on every CliRunner.invoke (~40 ms for
+    relink's, most of an in-process command's time); `relink` builds it once per process.
+    Tests invoke the same tree over and over, so it is built once per test process too."""
+    import typer.testing
+
+    build = typer.testing._get_command
+    built: dict[int, Any] = {}
+
+    def get_command(app: Any) -> Any:
+        if id(app) not in built:
+            built[id(app)] = (app, build(app))  # the app kept: its id stays its own
+        return built[id(app)][1]
+
+    typer.testing._get_command = get_command
+
+
+_built_once()
+LOOPBACK_TLS = tls_context(False)  # the sandbox speaks plain HTTP: no CA bundle to load
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -112,7 +134,7 @@ class Sandbox:
     env: dict[str, str]
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        with httpx.Client(verify=LOOPBACK_TLS, base_url=self.url, timeout=10) as client:
             response = client.request(method, f"/_sandbox/{path}", json=body)
             response.raise_for_status()
             return response.json() if response.content else None

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from engine.db import SCHEMA_REVISION
-from tests.conftest import Relink
+from tests.conftest import LOOPBACK_TLS, Relink
 
 RELINK = str(Path(sys.executable).with_name("relink"))
 
@@ -70,7 +70,8 @@ def test_sandbox_serve(tmp_path: Path) -> None:
         exported = " ".join(lines)
         assert f"RELINK_PROCORE_URL=http://127.0.0.1:{port}" in exported
         assert "RELINK_ERP=xero" in exported
-        health = httpx.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=5)
+        health = httpx.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=5,
+                           verify=LOOPBACK_TLS)
         assert health.json()["product_name"] == "Xero"
     finally:
         process.send_signal(signal.SIGINT)

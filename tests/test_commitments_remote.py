@@ -19,7 +19,7 @@ from integrations.guard import guarded
 from integrations.http import RetryPolicy
 from integrations.procore import ProcoreClient
 from sandbox import seed
-from tests.conftest import Sandbox
+from tests.conftest import LOOPBACK_TLS, Sandbox
 
 
 def no_sleep(seconds: float) -> None:
@@ -291,7 +291,7 @@ def test_the_accounting_approver_links_the_commitment_to_a_new_document(
 
 def test_accept_is_refused_where_it_makes_no_sense(sandbox):
     """Under QBO, whose connector syncs no commitment, accept is 422; an unknown id is 404."""
-    with httpx.Client(base_url=sandbox.url) as client:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=sandbox.url) as client:
         answer = client.post("/_sandbox/erp/commitments/6001/accept")
         assert answer.status_code == 422 and "does not sync" in answer.json()["message"]
         assert client.post("/_sandbox/erp/commitments/6999/accept").status_code == 404
@@ -300,7 +300,7 @@ def test_accept_is_refused_where_it_makes_no_sense(sandbox):
 @SYNCING
 def test_accept_refuses_a_commitment_still_synced(sandbox):
     """A commitment whose link is still set cannot be accepted again (409)."""
-    with httpx.Client(base_url=sandbox.url) as client:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=sandbox.url) as client:
         assert client.post("/_sandbox/erp/commitments/6001/accept").status_code == 409
 
 

@@ -29,6 +29,7 @@ from sandbox.server import SandboxServer
 from sandbox.transport import in_process_transport
 from sandbox.wire import Request
 from sandbox.world import SandboxWorld
+from tests.conftest import LOOPBACK_TLS
 
 ERPS = ["qbo", "xero", "intacct"]
 
@@ -104,7 +105,8 @@ def click_unlink(server: SandboxServer, invoice: int) -> dict[str, object]:
     """The operator clicks Unlink in Procore's ERP Integrations tool; the sandbox answers as
     Procore's own connector closes the ERP Request Detail (there is no public API for it)."""
     response = httpx.post(f"{server.url}/_sandbox/ui/unlink",
-                          json={"item_type": "requisition", "item_id": invoice}, timeout=10)
+                          json={"item_type": "requisition", "item_id": invoice}, timeout=10,
+                          verify=LOOPBACK_TLS)
     response.raise_for_status()
     return dict(response.json())
 

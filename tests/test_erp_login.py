@@ -26,7 +26,7 @@ from engine.settings import load_settings
 from sandbox.server import SandboxServer
 from sandbox.transport import in_process_transport
 from sandbox.world import SandboxWorld
-from tests.conftest import Outcome, Relink, Sandbox
+from tests.conftest import LOOPBACK_TLS, Outcome, Relink, Sandbox
 
 ERP_CLIENT = {
     "RELINK_ERP_CLIENT_ID": "sandbox-erp-client",
@@ -92,7 +92,7 @@ def login(relink: Relink, erp: str, *args: str) -> Outcome:
 
 def grants(sandbox: Sandbox | str) -> list[dict[str, Any]]:
     url = sandbox if isinstance(sandbox, str) else sandbox.url
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=url, timeout=10) as client:
         return list(client.get("/_sandbox/token-grants").json())
 
 
@@ -124,7 +124,7 @@ def erp_step(relink: Relink, wid: int, *, fails: bool = False, **env: str) -> Ou
 
 def follow(url: str) -> str:
     """The operator's browser: open the authorize address, come back with where it redirects."""
-    answer = httpx.get(url, follow_redirects=False, timeout=10)
+    answer = httpx.get(url, follow_redirects=False, timeout=10, verify=LOOPBACK_TLS)
     assert answer.status_code == 302, answer.text
     return answer.headers["location"]
 
@@ -229,7 +229,8 @@ def test_an_address_from_another_sign_in_is_refused(
 
 
 def relink_calls(relink: Relink) -> list[Any]:
-    with httpx.Client(base_url=relink.env["RELINK_PROCORE_URL"], timeout=10) as client:
+    with httpx.Client(
+            verify=LOOPBACK_TLS, base_url=relink.env["RELINK_PROCORE_URL"], timeout=10) as client:
         return list(client.get("/_sandbox/calls").json())
 
 
@@ -538,7 +539,7 @@ def test_ten_corrections_with_tokens_expiring_every_few_seconds(
     tokens refreshed (at least twice each: the run outlives them twice)."""
     with SandboxServer(erp, token_lifetime=LIFETIME) as server:
         relink = Relink(sqlite_url, {**server.env(), **ERP_CLIENT})
-        with httpx.Client(base_url=server.url, timeout=10) as control:
+        with httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=10) as control:
             control.post("/_sandbox/ui/auto-unlink", json={"enabled": True})  # the click, played
             invoices = _correctable(control, 10)
 
@@ -564,7 +565,7 @@ def test_ten_corrections_with_tokens_expiring_every_few_seconds(
             assert cli_run("--json", "advance", str(wid), "reenter", "--data",
                            str(data)).json()["outcome"] == "succeeded"
         log = grants(server.url)
-        with httpx.Client(base_url=server.url, timeout=10) as control:
+        with httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=10) as control:
             rejected = [c for c in control.get("/_sandbox/calls").json() if c["status"] == 401]
     refreshed = Counter(g["system"] for g in log if g["grant_type"] == "refresh_token")
     assert set(refreshed) == {"procore", erp} and min(refreshed.values()) >= 2, log

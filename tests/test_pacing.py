@@ -20,6 +20,7 @@ from engine.settings import load_settings
 from integrations.http import RetryPolicy
 from integrations.pacing import Limits
 from sandbox.server import SandboxServer
+from tests.conftest import LOOPBACK_TLS
 
 # 30 calls per 3-second window for Procore and, separately, for QuickBooks Online (its 500 a
 # minute, compressed): 10 calls a second. The run below makes over 30 Procore and 30 ERP calls,
@@ -87,7 +88,8 @@ def test_thirty_paced_steps_get_no_429_and_do_not_oversleep(
     elapsed = time.perf_counter() - started
     assert outcomes == ["succeeded"] * 30
 
-    calls: list[dict[str, Any]] = httpx.get(f"{limited_sandbox.url}/_sandbox/calls").json()
+    calls: list[dict[str, Any]] = httpx.get(f"{limited_sandbox.url}/_sandbox/calls",
+                                            verify=LOOPBACK_TLS).json()
     assert [c for c in calls if c["status"] == 429] == []
     per_system = Counter("erp" if c["path"].startswith("/erp") else "procore" for c in calls)
     busiest = max(per_system.values())

@@ -24,7 +24,7 @@ from integrations.pacing import Limits
 from sandbox.limits import ErpLimits, erp_limits
 from sandbox.seed import ERP_TOKEN, erp_bill_id
 from sandbox.server import SandboxServer
-from tests.conftest import Relink, Sandbox
+from tests.conftest import LOOPBACK_TLS, Relink, Sandbox
 
 RETRY_AFTER = re.compile(r"retry after (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC")
 
@@ -65,7 +65,7 @@ def test_every_procore_answer_carries_rate_headers_with_a_generous_default(
 ) -> None:
     """Without --rate-limit, Procore's answers (errors too) carry X-Rate-Limit-* with 1000 times
     Procore's documented 3,600 an hour (10,000 in the spike window): never close to throttling."""
-    with httpx.Client(base_url=sandbox.url, timeout=10) as client:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=sandbox.url, timeout=10) as client:
         answers = [procore_get(client, "/rest/v1.0/me"),
                    procore_get(client, "/rest/v1.0/me", token="nobody"),
                    procore_get(client, "/rest/v1.0/projects/101/requisitions/1")]
@@ -84,7 +84,7 @@ def test_every_procore_answer_carries_rate_headers_with_a_generous_default(
 def test_reset_clears_the_windows() -> None:
     """POST /_sandbox/reset gives back every window: a used-up limit is whole again."""
     with (SandboxServer("xero", rate_limit=(2, 60.0), erp_rate_limit="1/min") as server,
-          httpx.Client(base_url=server.url, timeout=10) as client):
+          httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=10) as client):
         assert procore_get(client, "/rest/v1.0/me").status_code == 200
         assert procore_get(client, "/rest/v1.0/me").status_code == 429
         assert xero_get(client).status_code == 200
@@ -101,7 +101,7 @@ def test_xero_answers_in_its_own_headers_and_429s_with_retry_after() -> None:
     """Xero's answers carry X-MinLimit/DayLimit/AppMinLimit-Remaining (never Procore's headers);
     over the minute limit: 429 with Retry-After and X-Rate-Limit-Problem: minute."""
     with (SandboxServer("xero", erp_rate_limit="3/min,100/day") as server,
-          httpx.Client(base_url=server.url, timeout=10) as client):
+          httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=10) as client):
         answers = [xero_get(client, 1200 + n) for n in range(4)]
         missing = client.get("/erp/api.xro/2.0/Invoices/nope",
                              headers={"Authorization": f"Bearer {ERP_TOKEN}"})
@@ -123,7 +123,7 @@ def test_xero_daily_limit_can_be_exhausted_for_tests() -> None:
     X-Rate-Limit-Problem: day, with a Retry-After of about a day; GET /_sandbox/limits tells
     when it frees."""
     with (SandboxServer("xero", erp_rate_limit="60/min,5000/day") as server,
-          httpx.Client(base_url=server.url, timeout=10) as client):
+          httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=10) as client):
         assert xero_get(client).headers["X-DayLimit-Remaining"] == "4999"
         bad = client.post("/_sandbox/limits/exhaust", json={"limit": "week"})
         exhausted = client.post("/_sandbox/limits/exhaust", json={"limit": "day"}).json()
@@ -143,7 +143,7 @@ def test_quickbooks_throttles_with_its_own_fault() -> None:
     """Over 500-a-minute (here 2): QuickBooks Online's 429 Fault, code 3001 ThrottleExceeded,
     with intuit_tid and no rate headers of anyone's."""
     with (SandboxServer("qbo", erp_rate_limit="2/min") as server,
-          httpx.Client(base_url=server.url, timeout=10) as client):
+          httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=10) as client):
         answers = [erp_get(client, "qbo", 1200 + n) for n in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     fault = answers[2].json()["Fault"]
@@ -163,7 +163,7 @@ def test_quickbooks_allows_ten_calls_in_progress() -> None:
         lock = threading.Lock()
 
         def call(n: int) -> None:
-            with httpx.Client(base_url=server.url, timeout=10) as client:
+            with httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=10) as client:
                 status = erp_get(client, "qbo", 1200 + n).status_code
             with lock:
                 statuses.append(status)
@@ -179,7 +179,7 @@ def test_quickbooks_allows_ten_calls_in_progress() -> None:
 def test_intacct_throttles_with_its_own_error_shape() -> None:
     """Sage Intacct's 429 comes as ia::result / ia::error (code GW-0010, a model)."""
     with (SandboxServer("intacct", erp_rate_limit="1/min") as server,
-          httpx.Client(base_url=server.url, timeout=10) as client):
+          httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=10) as client):
         answers = [erp_get(client, "intacct", 1200 + n) for n in range(2)]
     assert [a.status_code for a in answers] == [200, 429]
     error = answers[1].json()["ia::result"]["ia::error"]
@@ -194,7 +194,7 @@ def test_an_injected_429_on_the_erp_comes_in_the_erps_dialect(sandbox: Sandbox) 
     Procore's X-Rate-Limit-* headers."""
     sandbox.control("POST", "faults", {"rate": 1, "kinds": ["429"]})
     try:
-        with httpx.Client(base_url=sandbox.url, timeout=10) as client:
+        with httpx.Client(verify=LOOPBACK_TLS, base_url=sandbox.url, timeout=10) as client:
             refused = xero_get(client)
     finally:
         sandbox.control("POST", "faults", {"rate": 0})
@@ -555,7 +555,8 @@ def test_sixty_xero_steps_get_no_429_and_the_pacer_waited(
         service.close()
     assert outcomes == ["succeeded"] * 60
 
-    calls: list[dict[str, Any]] = httpx.get(f"{xero_limited.url}/_sandbox/calls").json()
+    calls: list[dict[str, Any]] = httpx.get(f"{xero_limited.url}/_sandbox/calls",
+                                            verify=LOOPBACK_TLS).json()
     assert Counter(call["status"] for call in calls if call["status"] >= 400) == Counter()
     xero_calls = [call for call in calls if call["path"].startswith("/erp/api.xro")]
     assert len(xero_calls) > 2 * PER_WINDOW

@@ -13,6 +13,7 @@ from sandbox import PRODUCT_NAMES, SandboxServer, SandboxWorld, in_process_trans
 from sandbox.faults import FaultSettings
 from sandbox.seed import ERP_ONLY_BILLS, INVOICES, erp_bill_id
 from sandbox.server import export_lines
+from tests.conftest import LOOPBACK_TLS
 
 ERPS = ["qbo", "xero", "intacct"]
 XERO_TENANT = "a3f6c1de-0000-4000-8000-000000004021"
@@ -113,13 +114,13 @@ def fixture_qbo_server(servers: dict[str, SandboxServer]) -> SandboxServer:
 
 @pytest.fixture(name="client")
 def fixture_client(server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=5) as client:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=5) as client:
         yield client
 
 
 @pytest.fixture(name="qbo_client")
 def fixture_qbo_client(qbo_server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=qbo_server.url, timeout=5) as client:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=qbo_server.url, timeout=5) as client:
         yield client
 
 
@@ -424,7 +425,7 @@ def test_xero_idempotency_key_replays_the_first_answer(servers: dict[str, Sandbo
     bill_id = erp_bill_id("xero", 183)
     body = {"Invoices": [{"InvoiceID": bill_id, "Status": "VOIDED"}]}
     url = f"/erp/api.xro/2.0/Invoices/{bill_id}"
-    with httpx.Client(base_url=server.url, timeout=5) as client:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=5) as client:
         keyed = erp_headers("xero") | {"Idempotency-Key": "void-183"}
         first = client.post(url, json=body, headers=keyed)
         again = client.post(url, json=body, headers=keyed)
@@ -440,7 +441,7 @@ def test_intacct_delete_answers_204_then_404(servers: dict[str, SandboxServer]) 
     server = servers["intacct"]
     server.world.reset()
     url = "/erp/ia/api/v1/objects/accounts-payable/bill/50183"
-    with httpx.Client(base_url=server.url, timeout=5) as client:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=5) as client:
         assert client.delete(url, headers=erp_headers("intacct")).status_code == 204
         assert client.delete(url, headers=erp_headers("intacct")).status_code == 404
         assert client.get(url, headers=erp_headers("intacct")).status_code == 404
@@ -549,7 +550,7 @@ def test_each_fault_kind_fails_the_call_and_changes_nothing(
     """A faulted call answers as its kind says (or not at all) and the sandbox is unchanged."""
     faults = {"rate": 1, "kinds": [kind], "seed": 1, "timeout_seconds": 1}
     url = "/rest/v1.1/requisitions/9004?project_id=101"
-    with httpx.Client(base_url=qbo_server.url, timeout=0.3) as client:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=qbo_server.url, timeout=0.3) as client:
         assert client.post("/_sandbox/faults", json=faults).status_code == 200
         response: httpx.Response | None = None
         try:
@@ -577,7 +578,7 @@ def test_fault_rate_zero_turns_faults_off_and_a_seed_repeats(qbo_server: Sandbox
     """Faults drawn with the same seed repeat the same sequence; rate 0 lets every call through."""
 
     def statuses(faults: dict[str, Any]) -> list[int]:
-        with httpx.Client(base_url=qbo_server.url, timeout=5) as client:
+        with httpx.Client(verify=LOOPBACK_TLS, base_url=qbo_server.url, timeout=5) as client:
             client.post("/_sandbox/faults", json=faults)
             return [
                 client.get("/rest/v1.0/me", headers=procore_headers()).status_code
@@ -602,7 +603,7 @@ def test_rate_limit_answers_429_with_headers() -> None:
     """Over the limit, calls get 429 with Retry-After; each system counts apart; control is free."""
     with (
         SandboxServer("qbo", rate_limit="3/1") as server,
-        httpx.Client(base_url=server.url, timeout=5) as client,
+        httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=5) as client,
     ):
         first = client.get("/rest/v1.0/me", headers=procore_headers())
         second = client.get("/rest/v1.0/me", headers=procore_headers())

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Relink, Sandbox
+from tests.conftest import LOOPBACK_TLS, Relink, Sandbox
 
 SYNC = "/external_data/sync"
 INTEGRATOR = {"RELINK_UNLINK_MODE": "integrator", "RELINK_INTEGRATOR_TOKEN": "sandbox-service"}
@@ -179,7 +179,8 @@ def test_external_data_sync_is_the_service_accounts_alone(sandbox: Sandbox) -> N
     body = {"updates": [{"item_type": "requisition", "item_id": 9001, "origin_id": None}]}
     path = "/rest/v1.0/companies/4021/external_data/sync"
     headers = {"Procore-Company-Id": "4021"}
-    with httpx.Client(base_url=sandbox.url, timeout=10, headers=headers) as client:
+    with httpx.Client(
+            verify=LOOPBACK_TLS, base_url=sandbox.url, timeout=10, headers=headers) as client:
         refused = client.patch(path, json=body, headers={"Authorization": "Bearer sandbox-ana"})
         assert refused.status_code == 403
         missing = {"updates": [{"item_type": "requisition", "item_id": 1, "origin_id": None}]}
@@ -198,7 +199,8 @@ def test_external_data_sync_is_the_service_accounts_alone(sandbox: Sandbox) -> N
 
 def procore_get(sandbox: Sandbox, path: str, token: str = "sandbox-ana", **params: Any) -> Any:
     headers = {"Authorization": f"Bearer {token}", "Procore-Company-Id": "4021"}
-    response = httpx.get(sandbox.url + path, params=params, headers=headers, timeout=10)
+    response = httpx.get(sandbox.url + path, params=params, headers=headers, timeout=10,
+                         verify=LOOPBACK_TLS)
     return response.status_code, response.json()
 
 
@@ -207,7 +209,7 @@ def test_me_names_the_user_only_with_a_company_or_project(sandbox: Sandbox) -> N
         200, {"id": 7001, "login": "ana@summit.example"})
     assert procore_get(sandbox, "/rest/v1.0/me", company_id=4021)[1]["name"] == "Ana Alvarez"
     bare = httpx.get(sandbox.url + "/rest/v1.0/me", timeout=10,
-                     headers={"Authorization": "Bearer sandbox-service"})
+                     headers={"Authorization": "Bearer sandbox-service"}, verify=LOOPBACK_TLS)
     assert bare.status_code == 400
     assert bare.json()["message"] == "Missing Procore-Company-Id header!"
 
@@ -268,7 +270,7 @@ def test_procore_refuses_untyped_items(sandbox: Sandbox) -> None:
             {"description": "Steel", "work_completed_this_period": "10.00"}]}}
     response = httpx.post(sandbox.url + "/rest/v1.1/requisitions", json=body, timeout=10,
                           headers={"Authorization": "Bearer sandbox-ana",
-                                   "Procore-Company-Id": "4021"})
+                                   "Procore-Company-Id": "4021"}, verify=LOOPBACK_TLS)
     assert response.status_code == 422
     fields = response.json()["fields"]
     assert fields["items[0].description"] == ["is not a writable field"]
@@ -296,7 +298,8 @@ def test_procore_deletes_only_the_latest_invoice(sandbox: Sandbox) -> None:
                                  {"item_type": "requisition", "item_id": invoice})
         assert detail["status"] == "success"
     headers = {"Authorization": "Bearer sandbox-ana", "Procore-Company-Id": "4021"}
-    with httpx.Client(base_url=sandbox.url, headers=headers, timeout=10) as client:
+    with httpx.Client(base_url=sandbox.url, headers=headers, timeout=10,
+                      verify=LOOPBACK_TLS) as client:
         older = client.delete("/rest/v1.1/requisitions/9601", params={"project_id": 101})
         latest = client.delete("/rest/v1.1/requisitions/9604", params={"project_id": 101})
     assert older.status_code == 422

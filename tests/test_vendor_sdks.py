@@ -39,6 +39,7 @@ from integrations.erp import make_erp
 from integrations.errors import RemoteRefused
 from sandbox import seed
 from sandbox.server import SandboxServer
+from tests.conftest import LOOPBACK_TLS
 
 # What each seeded bill is in each product (sandbox/bill_states.py); absent: not readable (gone)
 XERO_STATUS = {183: "AUTHORISED", 184: "PAID", 185: "VOIDED", 2001: "DRAFT", 2002: "SUBMITTED",
@@ -93,7 +94,8 @@ def fresh(servers: dict[str, SandboxServer], erp: str) -> SandboxServer:
 def bills_of(server: SandboxServer) -> list[dict[str, Any]]:
     """Every kind of bill the sandbox holds (from the control endpoint's list: qbo_id,
     invoice_number, state, exists, updated_at, ...)."""
-    bills: list[dict[str, Any]] = httpx.get(f"{server.url}/_sandbox/state/bills").json()
+    bills: list[dict[str, Any]] = httpx.get(f"{server.url}/_sandbox/state/bills",
+                                            verify=LOOPBACK_TLS).json()
     assert {bill["qbo_id"] for bill in bills} >= set(XERO_STATUS)
     # the batch of 200 alike open bills is represented by its first and last
     return [bill for bill in bills if not 1200 < bill["qbo_id"] < 1399]
@@ -170,7 +172,7 @@ def unknown_fields(model: str, data: Any, api: AccountingApi, where: str = "") -
 
 def xero_raw(server: SandboxServer, path: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {seed.ERP_TOKEN}", "xero-tenant-id": seed.XERO_TENANT}
-    answer = httpx.get(f"{server.url}/erp/api.xro/2.0/{path}", headers=headers)
+    answer = httpx.get(f"{server.url}/erp/api.xro/2.0/{path}", headers=headers, verify=LOOPBACK_TLS)
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
@@ -319,7 +321,8 @@ def test_python_quickbooks_reads_every_bill(servers, quickbooks):
         assert Decimal(str(bill.TotalAmt)) - Decimal(str(bill.Balance)) == paid
         assert [link.TxnType for link in bill.LinkedTxn] == (["BillPayment"] if paid else [])
         raw = httpx.get(f"{server.url}/erp/v3/company/{seed.QBO_REALM}/bill/{qbo_id}",
-                        headers={"Authorization": f"Bearer {seed.ERP_TOKEN}"}).json()["Bill"]
+                        headers={"Authorization": f"Bearer {seed.ERP_TOKEN}"},
+                        verify=LOOPBACK_TLS).json()["Bill"]
         assert contains(QuickBooksBill.from_json(raw).to_dict(), raw), qbo_id
 
 

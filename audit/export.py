@@ -16,7 +16,8 @@
   ``workflow_version``, ``format``) are written as plain numbers, never prefixed: a number
   cannot run as a formula. CSV is for reading; re-verify from ``jsonl``.
 - ``ocsf``: one OCSF *API Activity* event (class 6003) per line, mapped as described in
-  :func:`ocsf_event`, with the whole entry (its wire form) under ``unmapped``.
+  :func:`ocsf_event`, with the entry's JSONL line, byte for byte, under ``unmapped``: the
+  entry as it was hashed, re-verifiable from the event alone.
 
 Writers take entries (dicts in wire form), or for ``jsonl`` and ``csv`` stored rows (tuples in
 :data:`COLUMNS` order with ``evidence`` as its stored compact JSON text, which is spliced in
@@ -46,7 +47,6 @@ from audit.chain import (
     FIELDS_2,
     FORMAT_2,
     FORMAT_2_KEYS,
-    entry_from_row,
     evidence_text,
     wire_values,
 )
@@ -197,33 +197,15 @@ def checked_jsonl_bytes(row: tuple[Any, ...], *, canonical_from: int = 1) -> byt
 
 
 def checked_ocsf_bytes(row: tuple[Any, ...], *, canonical_from: int = 1) -> bytes:
-    """The OCSF line of a stored row once the row is checked against its own hash: the bytes
-    :func:`write_ocsf` writes for its entry. Raises ChainBroken where the row is bad or its
-    evidence ambiguous (as :func:`audit.log.query`)."""
+    """The OCSF line of a stored row once the row is checked against its own hash: its event
+    (:func:`ocsf_mapped`) with its JSONL line (:func:`checked_jsonl_bytes`), byte for byte,
+    under ``unmapped``; ChainBroken where the row is bad."""
     entry = _matched(row)
-    if entry is not None:
-        text = row[_ROW_EVIDENCE]
-        try:
-            evidence = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            evidence = None
-        # the evidence is read once, by orjson: when its text is what orjson writes for what
-        # it read (so no key twice), in the domain where orjson's bytes are json's, it goes
-        # into the event as that very text
-        if (type(evidence) is dict and canonical.plain(evidence)
-                and _dumps(evidence) == text.encode("utf-8")):
-            event = ocsf_event(entry)  # its evidence, a fragment of the text, goes as it is
-            with contextlib.suppress(orjson.JSONEncodeError):
-                return _dumps(event)
-    from audit.errors import ChainBroken
-    from audit.verify import check_row
-
-    check_row(row, canonical_from=canonical_from)
-    try:
-        found = entry_from_row(row)
-    except ValueError as exc:  # EvidenceError, FormatError
-        raise ChainBroken(row[0], str(exc)) from None
-    return _JSON.encode(ocsf_event(found)).encode("utf-8")
+    if entry is not None:  # every value a string, an integer within JCS's or null
+        return _ocsf_fast(entry, _dumps(entry, option=_STRICT))
+    line = checked_jsonl_line(row, canonical_from=canonical_from).encode("utf-8")
+    keys, values = wire_values(row)
+    return ocsf_text(dict(zip(keys, values, strict=True)), line.decode("utf-8")).encode("utf-8")
 
 
 def csv_block(rows: Iterable[tuple[Any, ...]]) -> str:
@@ -404,8 +386,16 @@ def ocsf_event(entry: dict[str, Any]) -> dict[str, Any]:
     ``resources`` = the subject of a format-2 entry (``uid`` = ``subject_id``, ``type`` =
     ``subject_type``), the Procore invoice and the ERP bill, each when the entry has it;
     ``metadata.uid`` = the entry's hash, ``metadata.sequence`` = its seq; the entry itself (its
-    wire form) under ``unmapped``. Null fields are left out, as OCSF expects.
+    wire form) under ``unmapped``: in an export, its JSONL line, byte for byte (:func:`ocsf_text`).
+    Null fields are left out, as OCSF expects.
     """
+    event = ocsf_mapped(entry)
+    event["unmapped"] = entry
+    return event
+
+
+def ocsf_mapped(entry: dict[str, Any]) -> dict[str, Any]:
+    """:func:`ocsf_event` without ``unmapped`` (the evidence is not read)."""
     get = entry.get
     action = get("action") or ""
     activity_id = ACTIVITIES.get(action, UPDATE)
@@ -458,13 +448,88 @@ def ocsf_event(entry: dict[str, Any]) -> dict[str, Any]:
         metadata["correlation_uid"] = str(workflow_id)
     metadata["event_code"] = action
     event["metadata"] = metadata
-    event["unmapped"] = entry
     return event
 
 
 _ACTIVITY = {activity: (name, CLASS_UID * 100 + activity, f"API Activity: {name}")
              for activity, name in ACTIVITY_NAMES.items()}
 _OTHER_STATUS = (99, "Other", 1)
+
+
+# the same at C speed, for an entry whose every value is a string, an integer within JCS's or
+# null: orjson writes each member of the event (its bytes are the json module's there), the
+# members that repeat from entry to entry (what an action, an outcome, an actor, a workflow or
+# an invoice maps to) written once and kept; tests/test_ocsf.py holds it to the long way
+
+
+def _ocsf_fast(entry: dict[str, Any], line: bytes) -> bytes:
+    get = entry.get
+    action, outcome = get("action") or "", get("outcome")
+    recorded_at, message = get("recorded_at"), get("message")
+    parts = [_opening(action), b',"time":%d' % epoch_ms(recorded_at), _status(outcome)]
+    if message is not None:
+        parts += (b',"message":', _dumps(message))
+    parts += (b',"actor":', _actor_bytes(get("actor_id"), get("actor_login"), get("actor_name")),
+              _api_bytes(action, get("workflow"), get("workflow_version")),
+              _resources_bytes(get("company_id"), get("project_id"), get("subject_id"),
+                               get("subject_type"), get("invoice_id"), get("erp_bill_id")),
+              _metadata_head())
+    uid, sequence, workflow_id = get("hash"), get("seq"), get("workflow_id")
+    if uid is not None:
+        parts += (b',"uid":', _dumps(uid))
+    if sequence is not None:
+        parts += (b',"sequence":', _dumps(sequence))
+    if recorded_at is not None:
+        parts += (b',"original_time":', _dumps(recorded_at))
+    if workflow_id is not None:
+        parts += (b',"correlation_uid":', _dumps(str(workflow_id)))
+    parts += (b',"event_code":', _dumps(action), b'},"unmapped":', line, b"}")
+    return b"".join(parts)
+
+
+def _members(found: dict[str, Any]) -> bytes:
+    """The members of an object as orjson writes them, without the braces."""
+    return _dumps(found)[1:-1]
+
+
+@functools.lru_cache(maxsize=256)
+def _opening(action: str) -> bytes:
+    event = ocsf_mapped({"action": action})
+    return b"{" + _members({key: event[key] for key in list(event)[:8]})
+
+
+@functools.lru_cache(maxsize=256)
+def _status(outcome: str | None) -> bytes:
+    event = ocsf_mapped({"outcome": outcome})
+    keys = ("severity_id", "status_id", "status", "status_detail")
+    return b"," + _members({key: event[key] for key in keys if key in event})
+
+
+@functools.lru_cache(maxsize=1024)
+def _actor_bytes(actor_id: Any, login: Any, full_name: Any) -> bytes:
+    return _dumps(_actor({"actor_id": actor_id, "actor_login": login, "actor_name": full_name}))
+
+
+@functools.lru_cache(maxsize=1024)
+def _api_bytes(action: str, workflow: Any, version: Any) -> bytes:
+    event = ocsf_mapped({"action": action, "workflow": workflow, "workflow_version": version})
+    return b"," + _members({"api": event["api"], "src_endpoint": event["src_endpoint"]})
+
+
+@functools.lru_cache(maxsize=4096)
+def _resources_bytes(company_id: Any, project_id: Any, subject_id: Any, subject_type: Any,
+                     invoice_id: Any, bill: Any) -> bytes:
+    found = _resources({"company_id": company_id, "project_id": project_id,
+                        "subject_id": subject_id, "subject_type": subject_type,
+                        "invoice_id": invoice_id, "erp_bill_id": bill})
+    return b',"resources":' + _dumps(found) if found else b""
+
+
+@functools.cache
+def _metadata_head() -> bytes:
+    metadata = {"version": OCSF_VERSION, "product": _product(), "log_name": "audit",
+                "log_provider": "relink"}
+    return b',"metadata":{' + _members(metadata)
 
 
 def _actor(entry: dict[str, Any]) -> dict[str, Any]:
@@ -522,6 +587,13 @@ def _compact(mapping: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in mapping.items() if value is not None and value != []}
 
 
+def ocsf_text(entry: dict[str, Any], line: str | None = None) -> str:
+    """The OCSF line of an entry: its mapped event, then its JSONL ``line`` (the json module's
+    text of the entry when not given) under ``unmapped``, the event's last key."""
+    mapped = _JSON.encode(ocsf_mapped(entry))
+    return mapped[:-1] + ',"unmapped":' + (_JSON.encode(entry) if line is None else line) + "}"
+
+
 def write_ocsf(entries: Iterable[dict[str, Any]], stream: IO[str]) -> int:
     """One OCSF API Activity event per line."""
-    return write_jsonl((ocsf_event(entry) for entry in entries), stream)
+    return _write_lines(map(ocsf_text, entries), stream)

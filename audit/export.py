@@ -47,6 +47,7 @@ from audit.chain import (
     FIELDS_2,
     FORMAT_2,
     FORMAT_2_KEYS,
+    entry_from_row,
     evidence_text,
     wire_values,
 )
@@ -199,13 +200,29 @@ def checked_jsonl_bytes(row: tuple[Any, ...], *, canonical_from: int = 1) -> byt
 def checked_ocsf_bytes(row: tuple[Any, ...], *, canonical_from: int = 1) -> bytes:
     """The OCSF line of a stored row once the row is checked against its own hash: its event
     (:func:`ocsf_mapped`) with its JSONL line (:func:`checked_jsonl_bytes`), byte for byte,
-    under ``unmapped``; ChainBroken where the row is bad."""
+    under ``unmapped``. Raises ChainBroken where the row is bad or its evidence ambiguous (not
+    one JSON object, a key twice: as :func:`audit.log.query`), for an event is a reading."""
     entry = _matched(row)
     if entry is not None:  # every value a string, an integer within JCS's or null
-        return _ocsf_fast(entry, _dumps(entry, option=_STRICT))
-    line = checked_jsonl_line(row, canonical_from=canonical_from).encode("utf-8")
+        text = row[_ROW_EVIDENCE]
+        try:
+            evidence = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            evidence = None
+        # unambiguous when orjson writes back what it read (so no key twice), in the domain
+        # where orjson's bytes are JCS's; anything else is looked into the long way
+        if (type(evidence) is dict and canonical.plain(evidence)
+                and _dumps(evidence) == text.encode("utf-8")):
+            return _ocsf_fast(entry, _dumps(entry, option=_STRICT))
+    line = checked_jsonl_line(row, canonical_from=canonical_from)
+    try:
+        entry_from_row(row)  # EvidenceError for evidence that is not one JSON object
+    except ValueError as exc:
+        from audit.errors import ChainBroken
+
+        raise ChainBroken(row[0], str(exc)) from None
     keys, values = wire_values(row)
-    return ocsf_text(dict(zip(keys, values, strict=True)), line.decode("utf-8")).encode("utf-8")
+    return ocsf_text(dict(zip(keys, values, strict=True)), line).encode("utf-8")
 
 
 def csv_block(rows: Iterable[tuple[Any, ...]]) -> str:

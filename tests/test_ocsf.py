@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 
 from audit.chain import entry_from_row, wire_values
@@ -123,3 +124,29 @@ def test_the_ocsf_line_of_a_log_level_entry() -> None:
     assert event["activity_id"] == 99
     assert event["time"] == calendar.timegm((2026, 12, 1, 0, 0, 0)) * 1000
     assert event == {**reference_event(entry), "unmapped": entry}
+
+
+def test_an_event_is_a_reading_so_ambiguous_evidence_stops_it() -> None:
+    """Evidence holding a key twice, its hash recomputed over those very bytes: the JSONL line
+    carries the bytes as hashed, but an OCSF event, a reading, refuses the entry (as every
+    reader does), naming its seq; the same evidence once is exported both ways."""
+    from audit.chain import COLUMNS, row_hash
+
+    values: dict[str, Any] = dict.fromkeys(COLUMNS)
+    values |= {"seq": 7, "recorded_at": "2026-12-06T10:00:00.000001Z", "workflow_id": 3,
+               "workflow": "subcontractor-invoice", "workflow_version": 1,
+               "action": "delete-in-erp", "outcome": "succeeded", "message": "Deleted",
+               "prev_hash": "0" * 64}
+    for evidence, ambiguous in (('{"status":"Active","status":"Deleted"}', True),
+                                ('{"status":"Deleted"}', False)):
+        values["evidence"], values["hash"] = evidence, None
+        values["hash"] = row_hash(tuple(values[column] for column in COLUMNS))
+        row = tuple(values[column] for column in COLUMNS)
+        assert evidence.encode() in checked_jsonl_bytes(row)
+        if ambiguous:
+            with pytest.raises(ChainBroken) as refused:
+                checked_ocsf_bytes(row)
+            assert refused.value.seq == 7 and "twice" in refused.value.problem
+        else:
+            assert json.loads(checked_ocsf_bytes(row))["unmapped"]["evidence"] == {
+                "status": "Deleted"}

@@ -209,10 +209,10 @@ def checked_ocsf_bytes(row: tuple[Any, ...], *, canonical_from: int = 1) -> byte
             evidence = orjson.loads(text)
         except orjson.JSONDecodeError:
             evidence = None
-        # unambiguous when orjson writes back what it read (so no key twice), in the domain
-        # where orjson's bytes are JCS's; anything else is looked into the long way
-        if (type(evidence) is dict and canonical.plain(evidence)
-                and _dumps(evidence) == text.encode("utf-8")):
+        # unambiguous when orjson writes back exactly what it read (so no key twice): the
+        # line carries the text as stored, so orjson's bytes need not be JCS's here; anything
+        # else is looked into the long way
+        if type(evidence) is dict and _dumps(evidence) == text.encode("utf-8"):
             return _ocsf_fast(entry, _dumps(entry, option=_STRICT))
     line = checked_jsonl_line(row, canonical_from=canonical_from)
     try:

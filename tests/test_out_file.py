@@ -210,3 +210,35 @@ def test_out_path_and_check_target() -> None:
     assert out_path("a.csv") == Path("a.csv")
     with pytest.raises(UsageError, match="does not exist"):
         check_target(Path("/nonexistent-relink-folder/a.csv"))
+
+
+def test_a_long_write_is_synced_as_it_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a file is written, what is written so far goes to the disk every few tenths of a
+    second (the closing fsync then waits for the last stretch only); the file is whole."""
+    import threading
+    import time
+
+    import engine.outfile
+
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def counted(fd: int) -> None:
+        synced.append(os.fstat(fd).st_size)
+        real(fd)
+
+    monkeypatch.setattr(engine.outfile, "SYNC_EVERY", 0.02)
+    monkeypatch.setattr(os, "fdatasync", counted)
+    chunk = "x" * 4095 + "\n"
+
+    def write(stream: Any) -> None:
+        for _ in range(20):
+            stream.write(chunk * 16)
+            stream.flush()
+            time.sleep(0.01)
+
+    out = tmp_path / "big.txt"
+    write_atomically(out, write)
+    assert out.read_text() == chunk * 16 * 20
+    assert len(synced) >= 3 and synced == sorted(synced) and 0 < synced[0] < out.stat().st_size
+    assert not any(thread.name == "relink-sync" for thread in threading.enumerate())

@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/relink demo
 
 # The suite mostly waits (sandbox latency, leases running out, killed processes, rate windows):
-# six workers on two cores keep it near 8½ minutes (README); the slowest 15 are printed.
+# six workers on two cores keep it near 8 minutes (README); the slowest 15 are printed.
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy

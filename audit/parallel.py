@@ -53,7 +53,7 @@ EXPORT_PART = 2048
 MIN_ENTRIES = 100_000
 """Below this many entries, starting workers costs more than it saves."""
 MAX_WORKERS = 8
-AHEAD = 16
+AHEAD = 8
 """Frames (an export's blocks of up to 512 lines, a part's result) a worker may run ahead."""
 BATCH = 512
 PIPE_BYTES = 1 << 20

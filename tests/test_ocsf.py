@@ -28,7 +28,7 @@ from tests.test_fast_canonical import stored_rows
 
 
 def reference_event(entry: dict[str, Any]) -> dict[str, Any]:
-    """The OCSF event of an entry, built as an object from the rules of audit.ocsf (without
+    """The OCSF event of an entry, built as an object from the rules of ocsf_event (without
     ``unmapped``)."""
     from audit.export import ACTIVITIES, ACTIVITY_NAMES, STATUSES, UPDATE, _product
 

@@ -163,6 +163,8 @@ ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()
 def differences(before: Any, after: Any) -> list[Difference]:
     """Field-by-field difference of two snapshots, nested fields named by their path
     (``items[0].description``), in the order of ``before`` then fields only ``after`` has."""
+    from integrations.shape import flatten  # not on the start-up path of `audit` commands
+
     old, new = flatten(before), flatten(after)
     fields = list(old) + [name for name in new if name not in old]
     found = []
@@ -176,21 +178,6 @@ def differences(before: Any, after: Any) -> list[Difference]:
             kind = "same" if _same(a, b) else "changed"
         found.append(Difference(name, a, b, kind))
     return found
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """The leaves of a JSON value by path; an empty object or list is a leaf."""
-    if isinstance(value, Mapping) and value:
-        leaves: dict[str, Any] = {}
-        for key, item in value.items():
-            leaves.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return leaves
-    if isinstance(value, list) and value:
-        leaves = {}
-        for index, item in enumerate(value):
-            leaves.update(flatten(item, f"{prefix}[{index}]"))
-        return leaves
-    return {prefix or "(value)": value}
 
 
 def _same(a: Any, b: Any) -> bool:

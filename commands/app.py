@@ -109,12 +109,7 @@ def known_step(text: str) -> str:
     'unlink'?). Whether the correction's own workflow has the step, the engine says."""
     from engine.reviews import vocabulary
 
-    steps = vocabulary().steps
-    found = next((step for step in steps if step.casefold() == text.casefold()), None)
-    if found is None:
-        raise typer.BadParameter(f"{text!r} is not a step of any workflow"
-                                 f"{did_you_mean(text, steps)} (steps: {', '.join(steps)})")
-    return found
+    return one_of(text, vocabulary().steps, "a step of any workflow", "steps")
 
 
 def known_state(text: str) -> str:
@@ -123,11 +118,16 @@ def known_state(text: str) -> str:
     usage error suggesting the closest."""
     from engine.reviews import vocabulary
 
-    states = vocabulary().states
-    found = next((state for state in states if state.casefold() == text.casefold()), None)
+    return one_of(text, vocabulary().states, "a state of any workflow", "states")
+
+
+def one_of(text: str, names: Sequence[str], what: str, plural: str) -> str:
+    """The name among ``names`` that ``text`` spells in any case, as ``names`` spell it, else a
+    usage error: ``'unlnk' is not <what>; did you mean 'unlink'? (<plural>: ...)``."""
+    found = next((name for name in names if name.casefold() == text.casefold()), None)
     if found is None:
-        raise typer.BadParameter(f"{text!r} is not a state of any workflow"
-                                 f"{did_you_mean(text, states)} (states: {', '.join(states)})")
+        raise typer.BadParameter(f"{text!r} is not {what}{did_you_mean(text, names)}"
+                                 f" ({plural}: {', '.join(names)})")
     return found
 
 

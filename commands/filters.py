@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from commands.app import I64, did_you_mean, integer
+from commands.app import I64, integer, one_of
 
 if TYPE_CHECKING:
     from engine.reviews import AuditService, Filters
@@ -30,12 +30,7 @@ def known_action(value: str | None) -> str | None:
         return None
     from engine.reviews import vocabulary
 
-    actions = vocabulary().actions
-    found = next((action for action in actions if action.casefold() == value.casefold()), None)
-    if found is None:
-        raise typer.BadParameter(f"{value!r} is not an action entries record"
-                                 f"{did_you_mean(value, actions)} (actions: {', '.join(actions)})")
-    return found
+    return one_of(value, vocabulary().actions, "an action entries record", "actions")
 
 
 # the filters of `audit log` and `audit export`

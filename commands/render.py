@@ -120,7 +120,7 @@ def _details(entry: dict[str, Any], add: Callable[..., None], *, snapshot: str) 
     calls = [_call(call) for call in evidence.get("calls") or [] if isinstance(call, dict)]
     add("remote calls", *(calls or ["none"]))
     from engine.reviews import changes  # only here: the audit modules are not light
-    from workflows.definition import flatten
+    from integrations.shape import flatten
 
     found = changes(entry)
     if found:

@@ -26,13 +26,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from engine.errors import UsageError
+from engine.private_files import (
+    exclusive_lock,
+    fsync_directory,
+    read_private,
+    write_private_json,
+)
 from engine.settings import config_dir
 
 FILE_VERSION = 1
@@ -77,20 +82,19 @@ class CredentialStore:
     def read(self) -> dict[str, Any] | None:
         """The stored session, or None when there is none; UsageError when it is unusable."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError:
-            return None
+            found = read_private(self.path)
         except OSError as exc:
             why = f"{self.path}: cannot read it ({exc.strerror}); {self.login_again}"
             raise UsageError(why) from exc
-        with os.fdopen(fd, "rb") as handle:
-            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-            if os.name == "posix" and mode & 0o077:
-                raise UsageError(
-                    f"{self.path} may be read by other users (mode {mode:o}): run"
-                    f" `chmod 600 {self.path}`, or {self.login_again}"
-                )
-            raw = handle.read()
+        if found is None:
+            return None
+        raw, info = found
+        mode = stat.S_IMODE(info.st_mode)
+        if os.name == "posix" and mode & 0o077:
+            raise UsageError(
+                f"{self.path} may be read by other users (mode {mode:o}): run"
+                f" `chmod 600 {self.path}`, or {self.login_again}"
+            )
         try:
             doc = json.loads(raw)
         except ValueError:
@@ -105,23 +109,7 @@ class CredentialStore:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if os.name == "posix" and stat.S_IMODE(directory.stat().st_mode) & 0o077:
             os.chmod(directory, 0o700)
-        temporary = directory / f".{self.path.name}.{secrets.token_hex(6)}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(temporary, flags, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                if os.name == "posix":
-                    os.fchmod(handle.fileno(), 0o600)
-                json.dump(dict(doc), handle, indent=2, sort_keys=True)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
-        _fsync_directory(directory)
+        write_private_json(self.path, doc)
 
     def remove(self) -> bool:
         """Delete the stored session, under the lock (a refresh under way finishes first);
@@ -135,26 +123,13 @@ class CredentialStore:
                 return False
             except OSError as exc:
                 raise UsageError(f"{self.path}: cannot remove it ({exc.strerror})") from exc
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
         return True
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> contextlib.AbstractContextManager[None]:
         """Hold the exclusive lock that serialises logins and refreshes of this file
         (``<name>.lock`` beside it; POSIX; no-op elsewhere)."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            yield
-            return
-        directory = self.path.parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
+        return exclusive_lock(self.path.with_suffix(".lock"))
 
 
 def _valid(doc: Any, system: str) -> bool:
@@ -179,20 +154,6 @@ def _valid(doc: Any, system: str) -> bool:
         or (isinstance(doc[key], int | float) and not isinstance(doc[key], bool))
         for key in numbers
     )
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (POSIX); harmless where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def session_document(answer: Mapping[str, Any], *, now: float, **identity: Any) -> dict[str, Any]:

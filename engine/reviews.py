@@ -138,16 +138,7 @@ class AuditService:
             return self.verify_since(since_checkpoint, public_key)
         signed = _checked(checkpoint, public_key) if checkpoint is not None else None
         with self.db.read() as conn:
-            _one_snapshot(conn)
-            try:
-                recorded = head(conn)
-            except HeadMissing as exc:
-                raise IntegrityError(f"audit log verification failed: {exc}") from None
-            if signed is not None and signed["log_id"] != recorded["log_id"]:
-                raise IntegrityError(
-                    f"audit log verification failed: the checkpoint of seq {signed['seq']} is of"
-                    f" log {signed['log_id']}, not of this log ({recorded['log_id']})"
-                )
+            recorded = _head_of(conn, signed)
             try:
                 checked = verify_log(conn, head_seq=recorded["seq"],
                                      canonical_from=recorded["canonical_from"])
@@ -183,16 +174,7 @@ class AuditService:
         seq; UsageError for unreadable files."""
         signed = _checked(checkpoint, public_key)
         with self.db.read() as conn:
-            _one_snapshot(conn)
-            try:
-                recorded = head(conn)
-            except HeadMissing as exc:
-                raise IntegrityError(f"audit log verification failed: {exc}") from None
-            if signed["log_id"] != recorded["log_id"]:
-                raise IntegrityError(
-                    f"audit log verification failed: the checkpoint of seq {signed['seq']} is of"
-                    f" log {signed['log_id']}, not of this log ({recorded['log_id']})"
-                )
+            recorded = _head_of(conn, signed)
             seq = signed["seq"]
             if seq:
                 _match(signed, recorded["seq"], hash_at(conn, seq))
@@ -385,6 +367,22 @@ def _match(signed: dict[str, Any], last_seq: int, stored_hash: str | None) -> No
             f"audit log verification failed at seq {seq}: its hash differs from the signed"
             f" checkpoint's (the log was rewritten at or before seq {seq})"
         )
+
+
+def _head_of(conn: sa.Connection, signed: dict[str, Any] | None) -> dict[str, Any]:
+    """The head of the log a verification reads, in one snapshot from here on; IntegrityError
+    when it is missing or ``signed`` (a checked checkpoint) is of another log."""
+    _one_snapshot(conn)
+    try:
+        recorded = head(conn)
+    except HeadMissing as exc:
+        raise IntegrityError(f"audit log verification failed: {exc}") from None
+    if signed is not None and signed["log_id"] != recorded["log_id"]:
+        raise IntegrityError(
+            f"audit log verification failed: the checkpoint of seq {signed['seq']} is of"
+            f" log {signed['log_id']}, not of this log ({recorded['log_id']})"
+        )
+    return recorded
 
 
 def _check_end(checked: Verified, recorded: dict[str, Any]) -> None:

@@ -25,13 +25,13 @@ import datetime as dt
 import hashlib
 import json
 import os
-import secrets
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from engine.errors import UsageError
+from engine.private_files import exclusive_lock, read_private, write_private_json
 from engine.settings import config_dir, load_config, validate_config
 
 ALLOWED_FILE = "allowed.json"
@@ -140,20 +140,18 @@ class Allowances:
         """Absolute path -> allowance; empty when there is no file. A file others may change,
         or one relink did not write, is refused: it decides what relink trusts."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError:
-            return {}
+            found = read_private(self.path)
         except OSError as exc:
             raise UsageError(f"{self.path}: cannot read it ({exc.strerror})") from exc
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            mode = stat.S_IMODE(info.st_mode)
-            if os.name == "posix" and (mode & 0o022 or info.st_uid != os.geteuid()):
-                raise UsageError(
-                    f"{self.path} may be changed by other users (mode {mode:o}, owner"
-                    f" {info.st_uid}): make it yours with mode 600, or delete it"
-                )
-            raw = handle.read()
+        if found is None:
+            return {}
+        raw, info = found
+        mode = stat.S_IMODE(info.st_mode)
+        if os.name == "posix" and (mode & 0o022 or info.st_uid != os.geteuid()):
+            raise UsageError(
+                f"{self.path} may be changed by other users (mode {mode:o}, owner"
+                f" {info.st_uid}): make it yours with mode 600, or delete it"
+            )
         try:
             doc = json.loads(raw)
         except ValueError:
@@ -167,54 +165,21 @@ class Allowances:
 
     def write(self, files: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace the file atomically; it is never visible with other permissions than 0600."""
-        directory = self.path.parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = directory / f".{self.path.name}.{secrets.token_hex(6)}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         try:
-            fd = os.open(temporary, flags, 0o600)
+            write_private_json(self.path, {"version": FILE_VERSION, "files": dict(files)})
         except OSError as exc:
-            raise UsageError(f"{directory}: cannot write there ({exc.strerror})") from exc
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                if os.name == "posix":
-                    os.fchmod(handle.fileno(), 0o600)
-                json.dump({"version": FILE_VERSION, "files": dict(files)}, handle, indent=2,
-                          sort_keys=True)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
-        with contextlib.suppress(OSError):
-            directory_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(directory_fd)
-            finally:
-                os.close(directory_fd)
+            raise UsageError(f"{self.path.parent}: cannot write there ({exc.strerror})") from exc
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the lock that serialises changes to the file (POSIX; no-op elsewhere)."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(exclusive_lock(self.path.with_suffix(".lock")))
+            except OSError as exc:
+                raise UsageError(
+                    f"{self.path.parent}: cannot write there ({exc.strerror})") from exc
             yield
-            return
-        directory = self.path.parent
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(directory / f"{self.path.stem}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise UsageError(f"{directory}: cannot write there ({exc.strerror})") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
 
 
 def _valid(doc: Any) -> bool:

@@ -38,7 +38,7 @@ from integrations.errors import (
 from integrations.guard import current as current_guard
 from integrations.models import Call
 from integrations.pacing import Limits, PaceTooLong, header_number, pacer_for, retry_after
-from integrations.shape import parse_json, remote_words
+from integrations.shape import Shape, parse_json, remote_words
 from integrations.waiting import WaitHook, waiting
 
 log = logging.getLogger("relink.http")
@@ -501,6 +501,36 @@ class HttpClient:
             message = f"{label} unavailable: unexpected HTTP {status} ({where})"
         return error(message, system=self.system, status=status)
 
+    def token_answer(self, reply: Reply, message_of: MessageOf,
+                     *, numbers: tuple[str, ...] = ()) -> dict[str, Any]:
+        """An OAuth 2.0 token answer (RFC 6749 §5): its ``access_token``, ``token_type``
+        (bearer), ``expires_in``, ``refresh_token`` and the integer fields ``numbers`` a product
+        adds. RemoteRejectedCredentials when the grant or the client is refused (a 401, or a 400
+        saying so), the other errors as :meth:`check` gives them."""
+        if reply.status in (400, 401):
+            body = reply.body if isinstance(reply.body, dict) else {}
+            code = body.get("error")
+            if reply.status == 401 or code in _REJECTED_GRANTS:
+                said = message_of(body) or (code if isinstance(code, str) else None)
+                detail = f": {self.clean(said)}" if said else ""
+                raise RemoteRejectedCredentials(
+                    f"{self.label} rejected the credentials{detail}", system=self.system,
+                    status=reply.status,
+                )
+        self.check(reply, message_of)
+        shape = Shape(lambda detail: self.protocol_error(reply, detail))
+        body = shape.mapping(reply.body, "the token answer")
+        token = {
+            "access_token": shape.req_text(body, "access_token"),
+            "token_type": shape.req_text(body, "token_type"),
+            "expires_in": shape.integer(body, "expires_in", optional=True),
+            "refresh_token": shape.text(body, "refresh_token", optional=True),
+        }
+        token.update((name, shape.integer(body, name, optional=True)) for name in numbers)
+        if str(token["token_type"]).lower() != "bearer":
+            raise shape.fail("token_type should be bearer")
+        return token
+
     def protocol_error(self, reply: Reply, detail: str) -> RemoteProtocolError:
         """A 2xx (or documented) answer whose body is not the documented shape."""
         return RemoteProtocolError(
@@ -509,6 +539,7 @@ class HttpClient:
         )
 
 
+_REJECTED_GRANTS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
 _CLIENT_ERRORS: dict[int, tuple[type[RemoteError], str]] = {
     403: (RemoteForbidden, "forbids this"),
     404: (RemoteNotFound, "found nothing"),

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from integrations.auth import RenewingBearer, TokenSource
-from integrations.errors import RemoteNotFound, RemoteRefused, RemoteRejectedCredentials
+from integrations.errors import RemoteNotFound, RemoteRefused
 from integrations.http import HttpBacked, HttpClient, Reply, RetryPolicy
 from integrations.models import COMMITMENT_KINDS, Commitment, Requisition, User
 from integrations.shape import Shape, remote_words
@@ -409,29 +409,7 @@ def exchange_token(
         secrets=secrets, policy=policy, transport=transport,
     ) as http:
         reply = http.request("POST", "/oauth/token", data=form)
-        if reply.status in (400, 401):
-            body = reply.body if isinstance(reply.body, dict) else {}
-            code = body.get("error")
-            if reply.status == 401 or code in {"invalid_grant", "invalid_client",
-                                               "unauthorized_client"}:
-                said = _oauth_words(body) or (code if isinstance(code, str) else None)
-                detail = f": {http.clean(said)}" if said else ""
-                raise RemoteRejectedCredentials(
-                    f"Procore rejected the credentials{detail}", system=SYSTEM, status=reply.status
-                )
-        http.check(reply, _oauth_words)
-        shape = Shape(lambda detail: http.protocol_error(reply, detail))
-        body = shape.mapping(reply.body, "the token answer")
-        token = {
-            "access_token": shape.req_text(body, "access_token"),
-            "token_type": shape.req_text(body, "token_type"),
-            "expires_in": shape.integer(body, "expires_in", optional=True),
-            "refresh_token": shape.text(body, "refresh_token", optional=True),
-            "created_at": shape.integer(body, "created_at", optional=True),
-        }
-        if str(token["token_type"]).lower() != "bearer":
-            raise shape.fail("token_type should be bearer")
-        return token
+        return http.token_answer(reply, _oauth_words, numbers=("created_at",))
 
 
 def _oauth_words(body: Any) -> str | None:

@@ -6,13 +6,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from integrations.errors import RemoteProtocolError
 
 _MISSING = object()
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """The leaves of a JSON value by path (``items[0].amount``); an empty object or list is a
+    leaf."""
+    if isinstance(value, Mapping) and value:
+        leaves: dict[str, Any] = {}
+        for key, item in value.items():
+            leaves.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return leaves
+    if isinstance(value, list) and value:
+        leaves = {}
+        for index, item in enumerate(value):
+            leaves.update(flatten(item, f"{prefix}[{index}]"))
+        return leaves
+    return {prefix or "(value)": value}
 
 
 def type_name(value: object) -> str:

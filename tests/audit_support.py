@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+import pytest
 
 from audit.log import AuditLog
 from engine.db import Database
@@ -138,3 +139,23 @@ def build_log(db: Database, corrections: int = 3) -> list[dict[str, Any]]:
     for n in range(1, corrections + 1):
         entries += correction(n, 9000 + n, 101 + n % 2, actor=n)
     return append(db, entries)
+
+
+# fixtures of the tamper and parallel tests (imported there by name) -------------------------
+
+
+@pytest.fixture(name="db")
+def fixture_db(db_url: str) -> Iterator[Database]:
+    """A database (every backend) holding a sound log of 15 entries: 3 corrections of 5."""
+    with opened(db_url) as db:
+        build_log(db)
+        yield db
+
+
+@pytest.fixture(name="raw")
+def fixture_raw(db: Database) -> Iterator[Raw]:
+    """A raw connection to ``db`` with its append-only triggers dropped: a tamperer's."""
+    raw = Raw(db)
+    raw.drop_triggers()
+    yield raw
+    raw.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,16 @@ from audit.log import Filters
 from engine.db import Database
 from engine.errors import IntegrityError, UsageError
 from engine.reviews import AuditService
-from tests.audit_support import Raw, append, build_log, correction, opened
+from tests.audit_support import (  # noqa: F401 (fixture_db, fixture_raw: fixtures)
+    Raw,
+    append,
+    build_log,
+    correction,
+    fixture_db,
+    fixture_raw,
+    opened,
+)
 from tests.test_audit_tamper import TAMPERING, cut_tail, forge_duplicate, rewrite_from
-
-
-@pytest.fixture(name="db")
-def fixture_db(db_url: str) -> Iterator[Database]:
-    with opened(db_url) as db:
-        build_log(db)  # 15 entries: 3 corrections of 5 entries
-        yield db
-
-
-@pytest.fixture(name="raw")
-def fixture_raw(db: Database) -> Iterator[Raw]:
-    raw = Raw(db)
-    raw.drop_triggers()
-    yield raw
-    raw.close()
 
 
 class Mode:

@@ -4,7 +4,7 @@ and PostgreSQL; the append-only triggers reject changes through a normal connect
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +20,18 @@ from commands.app import exit_code
 from engine.db import Database
 from engine.errors import IntegrityError
 from engine.reviews import AuditService
-from tests.audit_support import Raw, append, build_log, correction, opened
+from tests.audit_support import (  # noqa: F401 (fixture_db, fixture_raw: fixtures)
+    Raw,
+    append,
+    build_log,
+    correction,
+    fixture_db,
+    fixture_raw,
+    opened,
+)
 from tests.conftest import Relink
 
 COLUMNS = ", ".join(FIELDS)
-
-
-@pytest.fixture(name="db")
-def fixture_db(db_url: str) -> Iterator[Database]:
-    with opened(db_url) as db:
-        build_log(db)  # 15 entries: 3 corrections of 5 entries
-        yield db
-
-
-@pytest.fixture(name="raw")
-def fixture_raw(db: Database) -> Iterator[Raw]:
-    raw = Raw(db)
-    raw.drop_triggers()
-    yield raw
-    raw.close()
 
 
 def failure(db: Database, **kwargs: Path) -> str:

@@ -27,6 +27,8 @@ from sandbox.server import SandboxServer
 from sandbox.transport import in_process_transport
 from sandbox.world import SandboxWorld
 from tests.conftest import LOOPBACK_TLS, Outcome, Relink, Sandbox
+from tests.test_login import edit
+from tests.test_login import token_calls as calls
 
 ERP_CLIENT = {
     "RELINK_ERP_CLIENT_ID": "sandbox-erp-client",
@@ -94,17 +96,6 @@ def grants(sandbox: Sandbox | str) -> list[dict[str, Any]]:
     url = sandbox if isinstance(sandbox, str) else sandbox.url
     with httpx.Client(verify=LOOPBACK_TLS, base_url=url, timeout=10) as client:
         return list(client.get("/_sandbox/token-grants").json())
-
-
-def calls(sandbox: Sandbox) -> list[tuple[str, str, int]]:
-    return [(c["method"], c["path"].partition("?")[0], c["status"]) for c in sandbox.calls()]
-
-
-def edit(store: CredentialStore, **changes: Any) -> dict[str, Any]:
-    doc = store.read()
-    assert doc is not None
-    store.write(doc | changes)
-    return doc | changes
 
 
 def start(relink: Relink, **env: str) -> int:

@@ -25,6 +25,7 @@ from sandbox.limits import ErpLimits, erp_limits
 from sandbox.seed import ERP_TOKEN, erp_bill_id
 from sandbox.server import SandboxServer
 from tests.conftest import LOOPBACK_TLS, Relink, Sandbox
+from tests.test_http import FakeClock as Clock
 
 RETRY_AFTER = re.compile(r"retry after (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC")
 
@@ -224,22 +225,8 @@ def test_erp_rate_limit_option_is_checked(erp: str, spec: str, words: str) -> No
 # -- the client against each dialect (in-process, on a fake clock) -------------------------------
 
 
-class FakeClock:
+class FakeClock(Clock):
     """Unix time that moves only when someone sleeps (or a call takes time); records sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def time(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
     def advance(self, seconds: float) -> None:
         with self._lock:

@@ -297,28 +297,14 @@ class Previewed:
     def changes(self) -> list[dict[str, Any]]:
         """Field-by-field difference: ``[{"field", "before", "after"}]``, nested fields
         flattened (``items[1].work_completed_this_period``)."""
+        from integrations.shape import flatten  # not on the start-up path
+
         old, new = flatten(self.before), flatten(self.after)
         return [
             {"field": key, "before": old.get(key), "after": new.get(key)}
             for key in dict.fromkeys([*old, *new])
             if old.get(key) != new.get(key)
         ]
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """The leaves of a JSON value by path (``items[0].amount``); an empty object or list is a
-    leaf."""
-    if isinstance(value, dict) and value:
-        leaves: dict[str, Any] = {}
-        for key, item in value.items():
-            leaves.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return leaves
-    if isinstance(value, list) and value:
-        leaves = {}
-        for index, item in enumerate(value):
-            leaves.update(flatten(item, f"{prefix}[{index}]"))
-        return leaves
-    return {prefix or "(value)": value}
 
 
 @dataclass(frozen=True, slots=True)

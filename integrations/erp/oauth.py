@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from integrations.erp import PRODUCTS
-from integrations.errors import RemoteRejectedCredentials, RemoteUnavailable
+from integrations.errors import RemoteUnavailable
 from integrations.http import HttpClient, RetryPolicy
-from integrations.shape import Shape, remote_words
+from integrations.shape import remote_words
 
 TOKEN_URLS: Final = {
     "qbo": "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
@@ -51,7 +51,6 @@ SCOPES: Final = {
 CLIENT_CREDENTIALS: Final = frozenset({"xero", "intacct"})  # QuickBooks Online has none
 BASIC_AUTH: Final = frozenset({"qbo", "xero"})  # the client in an Authorization: Basic header
 COMPANY_IN_REDIRECT: Final = {"qbo": "realmId"}  # the redirect names the company
-_REJECTED = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
 
 
 def authorize_query(
@@ -95,28 +94,7 @@ def exchange_erp_token(
         policy=policy, transport=transport,
     ) as http:
         reply = http.request("POST", path, data=fields)
-        if reply.status in (400, 401):
-            body = reply.body if isinstance(reply.body, dict) else {}
-            code = body.get("error")
-            if reply.status == 401 or code in _REJECTED:
-                said = _words(body) or (code if isinstance(code, str) else None)
-                detail = f": {http.clean(said)}" if said else ""
-                raise RemoteRejectedCredentials(
-                    f"{label} rejected the credentials{detail}", system=product,
-                    status=reply.status,
-                )
-        http.check(reply, _words)
-        shape = Shape(lambda detail: http.protocol_error(reply, detail))
-        body = shape.mapping(reply.body, "the token answer")
-        token = {
-            "access_token": shape.req_text(body, "access_token"),
-            "token_type": shape.req_text(body, "token_type"),
-            "expires_in": shape.integer(body, "expires_in", optional=True),
-            "refresh_token": shape.text(body, "refresh_token", optional=True),
-        }
-        if str(token["token_type"]).lower() != "bearer":
-            raise shape.fail("token_type should be bearer")
-        return token
+        return http.token_answer(reply, _words)
 
 
 def _split(url: str, label: str, product: str) -> tuple[str, str]:
